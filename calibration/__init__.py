@@ -1,0 +1,1 @@
+"""Calibration: system identification from episodes, camera intrinsics, hand-eye; writes calibration YAML."""

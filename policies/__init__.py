@@ -1,0 +1,1 @@
+"""Training with stable-baselines3, configs, evaluation, export to and loading of policy bundles."""

@@ -1,0 +1,136 @@
+"""The ``sim2real`` command line: one front door, one module per subcommand.
+
+Adding a subcommand: write a module that exposes
+
+- ``add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser``: calls
+  ``subparsers.add_parser(NAME, help=...)`` and declares the subcommand's arguments;
+- ``run(args: argparse.Namespace) -> int``: does the work and returns the exit status,
+
+then register it in :data:`COMMANDS` below. Only the module of the subcommand being run is
+imported (the others appear in ``--help`` through their registry help line), so ``sim2real
+doctor`` does not pay for importing torch, and a robot computer without the ``sim`` or ``train``
+extras can still run the subcommands it has.
+
+Errors: a :class:`~sim2real.errors.Sim2RealError` or ``hardware.errors.HardwareError`` raised by
+a subcommand is printed as one line, ``sim2real: error: <message>``, with exit status 2 (the
+same status argparse uses for a bad command line). Any other exception is a bug: it propagates
+with its traceback (exit status 1). Ctrl-C exits with 130, as a shell does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from sim2real import __version__
+from sim2real.errors import Sim2RealError
+
+PROG = "sim2real"
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class CommandModule(Protocol):
+    """What a subcommand module provides (see the module docstring)."""
+
+    def add_parser(
+        self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
+    ) -> argparse.ArgumentParser: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+@dataclass(frozen=True)
+class Command:
+    """A registered subcommand.
+
+    :param module: dotted name of the module that implements it (imported only when it runs).
+    :param help: the one-line summary ``sim2real --help`` shows without importing the module.
+    """
+
+    module: str
+    help: str
+
+
+# The registry: subcommand name -> implementing module. Keep it sorted by name.
+COMMANDS: dict[str, Command] = {
+    "doctor": Command("sim2real.doctor", "check that every dependency is installed and works"),
+}
+
+
+def _selected_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line: the first argument that is not an option.
+
+    Top-level options take no values, so the first non-option argument is the subcommand.
+    """
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def _load(name: str) -> CommandModule:
+    """Import the module that implements subcommand ``name``."""
+    return cast(CommandModule, importlib.import_module(COMMANDS[name].module))
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser, with the full arguments of ``selected`` only.
+
+    :param selected: the subcommand about to run; its module is imported and declares its
+        arguments. Every other subcommand gets a stub that only carries its help line.
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train robot policies in simulation, run them on ROS 2 robots, replay "
+        "logged episodes, and calibrate the simulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        if name == selected:
+            _load(name).add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=command.help)
+    return parser
+
+
+def _is_reported_error(err: BaseException) -> bool:
+    """Whether ``err`` is a project error to print as one line (not a bug to trace back)."""
+    if isinstance(err, Sim2RealError):
+        return True
+    # A HardwareError can only have been raised if hardware.errors was imported, so look it up
+    # instead of importing it: the command line then works even while hardware is broken.
+    hardware_errors = sys.modules.get("hardware.errors")
+    base = getattr(hardware_errors, "HardwareError", None)
+    return isinstance(base, type) and isinstance(err, base)
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (a multi-line message is joined with ``; ``)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status.
+
+    :param argv: the arguments after the program name; ``None`` reads ``sys.argv[1:]``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = _selected_command(argv)
+    args = build_parser(selected).parse_args(argv)
+    try:
+        return _load(args.command).run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        if not _is_reported_error(err):
+            raise
+        print(f"{PROG}: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_ERROR
