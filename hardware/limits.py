@@ -53,7 +53,7 @@ def braking_speed_limit(distance: FloatArray, *, dt: float, max_acceleration: Fl
     """
     room = np.maximum(distance, 0.0)
     step = max_acceleration * dt
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is the right answer there
         area = room / (dt * step)  # in units of one braking step; 0 where step is inf
         n = np.floor((np.sqrt(1.0 + 8.0 * area) - 1.0) / 2.0)
         speed = room / (dt * (n + 1.0)) + step * n / 2.0

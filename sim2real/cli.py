@@ -58,7 +58,9 @@ class Command:
 
 # The registry: subcommand name -> implementing module. Keep it sorted by name.
 COMMANDS: dict[str, Command] = {
+    "demo": Command("sim2real.demo", "robots in both simulators and the safety layer at work, as pictures"),
     "doctor": Command("sim2real.doctor", "check that every dependency is installed and works"),
+    "robot": Command("sim2real.robot_cmd", "check a robot description (URDF + YAML) in both simulators"),
 }
 
 

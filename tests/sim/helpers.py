@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from hardware import RobotSpec
 from hardware.urdf import UrdfModel
+from sim.parity import quaternion_angle  # noqa: F401  (re-exported for the tests)
 
 ROBOTS_DIR = Path(__file__).resolve().parents[2] / "robots"
 PANDA_URDF = Path(pybullet_data.getDataPath()) / "franka_panda" / "panda.urdf"
@@ -55,18 +56,6 @@ def robot_spec(name: str, tmp_path: Path) -> RobotSpec:
     if name == "panda":
         return RobotSpec.from_yaml(panda_yaml(tmp_path))
     return RobotSpec.from_yaml(ROBOTS_DIR / f"{name}.yaml")
-
-
-def quaternion_angle(q1: NDArray[np.float64], q2: NDArray[np.float64]) -> float:
-    """Angle (rad) of the rotation between two unit quaternions (w x y z), sign-insensitive.
-
-    Computed as 2 atan2(|v|, |w|) of q1* q2, which is accurate near zero (arccos is not).
-    """
-    w1, v1 = q1[0], q1[1:]
-    w2, v2 = q2[0], q2[1:]
-    w = w1 * w2 + v1 @ v2
-    v = w1 * v2 - w2 * v1 - np.cross(v1, v2)
-    return float(2.0 * np.arctan2(np.linalg.norm(v), abs(w)))
 
 
 def _rotation_rpy(roll: float, pitch: float, yaw: float) -> NDArray[np.float64]:
