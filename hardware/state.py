@@ -68,11 +68,13 @@ class RobotState:
     scan: LaserScan | None = None
 
     def __post_init__(self) -> None:
-        n = len(self.position)
-        # Missing velocity and effort read as zeros so consumers can always index them.
+        # Lists and other sequences become float64 arrays; missing velocity and effort read as
+        # zeros so consumers can always index them.
+        position = np.asarray(self.position, dtype=np.float64).reshape(-1)
+        object.__setattr__(self, "position", position)
         for name in ("velocity", "effort"):
-            if len(getattr(self, name)) == 0 and n:
-                object.__setattr__(self, name, np.zeros(n))
+            values = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
+            object.__setattr__(self, name, values if values.size else np.zeros(position.size))
 
     def age_s(self, now_ns: int) -> float:
         """How old this state is at ``now_ns``, s."""

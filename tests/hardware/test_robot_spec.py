@@ -186,3 +186,24 @@ def test_missing_mesh_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(MeshNotFoundError) as excinfo:
         urdf_with_absolute_mesh_paths(tmp_path / "twolink.urdf", search_path=[tmp_path / "extra"])
     one_line_error(excinfo, "package://otherpkg/meshes/arm.stl", "ROS_PACKAGE_PATH")
+
+
+def test_hardware_imports_on_a_robot_computer_without_simulators_or_torch() -> None:
+    """``hardware`` (and the robot files) must work where only numpy and PyYAML are installed."""
+    import subprocess
+    import sys
+
+    blocked = ["mujoco", "pybullet", "torch", "rclpy", "onnxruntime", "cv2", "gymnasium", "sim", "policies"]
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None  # importing any of them now fails\n"
+        "import hardware, hardware.safety, hardware.limits, robots\n"
+        "from hardware import RobotSpec, Command, RobotState\n"
+        "from hardware.safety import SafetyLayer\n"
+        "spec = RobotSpec.from_yaml(robots.robot_yaml('ur5e'))\n"
+        "out, _ = SafetyLayer(spec).filter(Command.position([9.0] * 6), RobotState(0, [0.0] * 6), 0)\n"
+        "print(out.values.max())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert 0 < float(done.stdout) < 0.01  # one rate-limited step from rest
