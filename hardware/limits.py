@@ -16,7 +16,7 @@ FloatArray = NDArray[np.float64]
 
 def all_finite(values: FloatArray) -> bool:
     """True when no value is NaN or ±inf."""
-    return bool(np.all(np.isfinite(values)))
+    return bool(np.isfinite(values).all())
 
 
 def low_pass_alpha(cutoff_hz: float, dt: float) -> float:
@@ -34,10 +34,10 @@ def low_pass(target: FloatArray, previous: FloatArray, alpha: float) -> FloatArr
 
 def rate_limit(target: FloatArray, previous: FloatArray, max_step: FloatArray) -> FloatArray:
     """``target``, moved no more than ``max_step`` away from ``previous``."""
-    return np.clip(target, previous - max_step, previous + max_step)
+    return np.minimum(np.maximum(target, previous - max_step), previous + max_step)
 
 
-def braking_speed_limit(distance: FloatArray, *, dt: float, max_acceleration: FloatArray) -> FloatArray:
+def braking_speed(distance: float, *, dt: float, max_acceleration: float) -> float:
     """Largest speed that can be held for one step and then braked to rest within ``distance``.
 
     Braking lowers the speed by ``max_acceleration * dt`` per step, as the rate limiter allows,
@@ -51,15 +51,23 @@ def braking_speed_limit(distance: FloatArray, *, dt: float, max_acceleration: Fl
     :param max_acceleration: rad/s² (m/s²), > 0; ``inf`` gives ``distance / dt``.
     :returns: the speed bound, ≥ 0, rad/s (m/s).
     """
-    room = np.maximum(distance, 0.0)
+    if distance <= 0.0:
+        return 0.0
     step = max_acceleration * dt
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is the right answer there
-        area = room / (dt * step)  # in units of one braking step; 0 where step is inf
-        n = np.floor((np.sqrt(1.0 + 8.0 * area) - 1.0) / 2.0)
-        speed = room / (dt * (n + 1.0)) + step * n / 2.0
-    # Unlimited acceleration (or unlimited room: inf/inf) comes out as NaN above.
-    speed = np.where(np.isinf(step), room / dt, speed)
-    return np.where(np.isinf(room), np.inf, speed)
+    if step == math.inf:
+        return distance / dt
+    area = 8.0 * distance / (dt * step)
+    if area == math.inf:  # unlimited room (or so much that the bound is astronomical)
+        return math.inf
+    n = math.floor((math.sqrt(1.0 + area) - 1.0) / 2.0)
+    return distance / (dt * (n + 1.0)) + step * n / 2.0
+
+
+def braking_speed_limit(distance: FloatArray, *, dt: float, max_acceleration: FloatArray) -> FloatArray:
+    """:func:`braking_speed` per element (``distance`` and ``max_acceleration`` broadcast)."""
+    room, acceleration = np.broadcast_arrays(np.asarray(distance, dtype=np.float64), max_acceleration)
+    speeds = [braking_speed(d, dt=dt, max_acceleration=a) for d, a in zip(room.flat, acceleration.flat, strict=True)]
+    return np.array(speeds).reshape(room.shape)
 
 
 def limit_velocity(
@@ -84,22 +92,23 @@ def limit_velocity(
     :param previous: velocity of the last step, rad/s.
     :param position: where the joint is now, rad.
     """
-    room = np.concatenate([upper - position, position - lower])
-    up, down = np.split(braking_speed_limit(room, dt=dt, max_acceleration=np.tile(max_acceleration, 2)), 2)
-    return _bound_velocity(desired, previous, up, down, max_velocity, max_acceleration * dt)
+    out = []
+    for want, last, q, low, high, vmax, amax in zip(
+        desired.tolist(), previous.tolist(), position.tolist(), lower.tolist(), upper.tolist(),
+        max_velocity.tolist(), max_acceleration.tolist(), strict=True,
+    ):  # fmt: skip
+        up = braking_speed(high - q, dt=dt, max_acceleration=amax)
+        down = braking_speed(q - low, dt=dt, max_acceleration=amax)
+        out.append(_bound_velocity(want, last, up, down, vmax, amax * dt))
+    return np.array(out)
 
 
 def _bound_velocity(
-    desired: FloatArray,
-    previous: FloatArray,
-    up: FloatArray,
-    down: FloatArray,
-    max_velocity: FloatArray,
-    max_change: FloatArray,
-) -> FloatArray:
-    velocity = np.clip(desired, previous - max_change, previous + max_change)
-    velocity = np.clip(velocity, -down, up)
-    return np.clip(velocity, -max_velocity, max_velocity)
+    desired: float, previous: float, up: float, down: float, max_velocity: float, max_change: float
+) -> float:
+    velocity = min(max(desired, previous - max_change), previous + max_change)
+    velocity = min(max(velocity, -down), up)
+    return min(max(velocity, -max_velocity), max_velocity)
 
 
 def limit_position_step(
@@ -126,15 +135,23 @@ def limit_position_step(
     :param previous_velocity: the implied velocity of the last step, rad/s.
     :returns: the next position target, rad, and its implied velocity, rad/s.
     """
-    low = np.minimum(lower, previous)
-    high = np.maximum(upper, previous)
-    error = np.clip(target, lower, upper) - previous
-    # One call for three distances (to the goal, to each limit): this is the layer's hot path.
-    room = np.concatenate([np.abs(error), high - previous, previous - low])
-    approach, up, down = np.split(braking_speed_limit(room, dt=dt, max_acceleration=np.tile(max_acceleration, 3)), 3)
-    # Head for the goal no faster than we can brake to rest on it: no overshoot, no ringing.
-    velocity = _bound_velocity(
-        np.sign(error) * approach, previous_velocity, up, down, max_velocity, max_acceleration * dt
-    )
-    position = np.clip(previous + velocity * dt, low, high)
-    return position, (position - previous) / dt
+    # Plain floats per joint: this is the safety layer's hot path, and numpy's per-call cost
+    # on six-element arrays is several times the arithmetic.
+    positions, velocities = [], []
+    for want, last, last_velocity, low, high, vmax, amax in zip(
+        target.tolist(), previous.tolist(), previous_velocity.tolist(), lower.tolist(), upper.tolist(),
+        max_velocity.tolist(), max_acceleration.tolist(), strict=True,
+    ):  # fmt: skip
+        low, high = min(low, last), max(high, last)  # out of bounds: never further out
+        error = min(max(want, low), high) - last
+        # Head for the goal no faster than we can brake to rest on it: no overshoot, no ringing.
+        approach = braking_speed(abs(error), dt=dt, max_acceleration=amax)
+        up = braking_speed(high - last, dt=dt, max_acceleration=amax)
+        down = braking_speed(last - low, dt=dt, max_acceleration=amax)
+        velocity = _bound_velocity(
+            math.copysign(approach, error) if error else 0.0, last_velocity, up, down, vmax, amax * dt
+        )
+        position = min(max(last + velocity * dt, low), high)
+        positions.append(position)
+        velocities.append((position - last) / dt)
+    return np.array(positions), np.array(velocities)

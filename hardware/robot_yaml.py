@@ -31,7 +31,7 @@ from hardware.urdf import UrdfModel, load_urdf
 
 _TOP_KEYS = {
     "name", "urdf", "kind", "command_interface", "control_rate_hz", "joints", "end_effector_link",
-    "limits", "base", "sensors", "safety", "ros", "sim", "calibration",
+    "limits", "base", "sensors", "safety", "ros", "sim", "calibration", "home",
 }  # fmt: skip
 _INTERFACES: dict[str, tuple[str, ...]] = {
     "arm": ("position", "velocity", "effort"),
@@ -90,6 +90,7 @@ def load_robot_spec(path: Path | str) -> RobotSpec:
         urdf_path=urdf_path,
         yaml_path=path.resolve(),
         calibration_path=(path.parent / str(calibration)).resolve() if calibration else None,
+        home=_home(doc, joints),
     )
 
 
@@ -267,12 +268,37 @@ def _ros(doc: _Doc) -> RosTopics:
 
 def _sim(doc: _Doc, names: Sequence[str]) -> SimConfig:
     section = doc.mapping(doc.data, "sim")
-    doc.check_keys(section, {"timestep_s", *_SIM_DEFAULTS}, "sim")
+    doc.check_keys(section, {"timestep_s", "gravity_compensation", *_SIM_DEFAULTS}, "sim")
     per_joint = {
         key: tuple(doc.per_joint(section, key, names, default=default, allow_zero=True, where="sim").values())
         for key, default in _SIM_DEFAULTS.items()
     }
-    return SimConfig(timestep_s=doc.positive(section, "timestep_s", where="sim", default=0.002), **per_joint)
+    gravity_compensation = section.get("gravity_compensation", False)
+    if not isinstance(gravity_compensation, bool):
+        doc.fail(f"sim.gravity_compensation is {gravity_compensation!r}; use true or false")
+    return SimConfig(
+        timestep_s=doc.positive(section, "timestep_s", where="sim", default=0.002),
+        gravity_compensation=gravity_compensation,
+        **per_joint,
+    )
+
+
+def _home(doc: _Doc, joints: Sequence[JointSpec]) -> tuple[float, ...]:
+    """The optional ``home`` pose: {joint: rad} (missing joints 0), inside the position limits."""
+    raw = doc.data.get("home")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        doc.fail(f"home must be a mapping of joint name to position (rad), got {raw!r}")
+    names = [joint.name for joint in joints]
+    doc.check_keys(raw, set(names), "home (keys are joint names)")
+    home = []
+    for joint in joints:
+        value = doc.number(raw, joint.name, where="home", default=0.0)
+        if not joint.lower <= value <= joint.upper:
+            doc.fail(f"home.{joint.name} is {value}, outside its limits [{joint.lower}, {joint.upper}]; move it inside")
+        home.append(value)
+    return tuple(home)
 
 
 def _is_number(value: object) -> bool:

@@ -144,6 +144,9 @@ class SimConfig:
     :param damping: passive joint damping, N·m·s/rad.
     :param armature: reflected rotor inertia, kg·m².
     :param friction_loss: dry friction, N·m.
+    :param gravity_compensation: the simulated joint controller cancels gravity on the robot's
+        links (as the controllers of UR, Franka and most arms do); the cancelling torque counts
+        against each joint's effort limit.
     """
 
     timestep_s: float
@@ -152,6 +155,7 @@ class SimConfig:
     damping: tuple[float, ...]
     armature: tuple[float, ...]
     friction_loss: tuple[float, ...]
+    gravity_compensation: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,7 @@ class RobotSpec:
     urdf_path: Path
     yaml_path: Path
     calibration_path: Path | None = None
+    home: tuple[float, ...] = ()
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> RobotSpec:
@@ -203,6 +208,16 @@ class RobotSpec:
     def command_size(self) -> int:
         """Length of a command vector: one per joint, or 3 for a twist (see TWIST_COMPONENTS)."""
         return len(TWIST_COMPONENTS) if self.command_interface == "twist" else self.dof
+
+    @functools.cached_property
+    def home_position(self) -> NDArray[np.float64]:
+        """Where the robot starts and rests, rad (m): the YAML's ``home``, else zero within limits."""
+        if self.home:
+            values = np.array(self.home, dtype=np.float64)
+        else:
+            values = np.clip(np.zeros(self.dof), self.position_lower, self.position_upper)
+        values.setflags(write=False)
+        return values
 
     @functools.cached_property
     def position_lower(self) -> NDArray[np.float64]:

@@ -99,35 +99,53 @@ def build_mujoco_model(robot: RobotSpec, *, search_path: Iterable[Path | str] = 
 
 
 def _add_joint_dynamics(spec: mujoco.MjSpec, robot: RobotSpec) -> None:
-    """Damping, armature and dry friction of the commanded joints, from ``robot.sim``."""
+    """Damping, armature, dry friction and gravity compensation of the joints, from ``robot.sim``."""
     sim = robot.sim
     for i, name in enumerate(robot.joint_names):
         joint = spec.joint(name)
         joint.damping[0] = sim.damping[i]  # [0] is the linear coefficient, N·m·s/rad
         joint.armature = sim.armature[i]
         joint.frictionloss = sim.friction_loss[i]
+        # The joint's actuator, not a force from nowhere, carries the gravity-cancelling torque,
+        # so it counts against the joint's effort limit as on a real arm.
+        joint.actgravcomp = sim.gravity_compensation
+    if sim.gravity_compensation:
+        for body in spec.bodies:
+            if body.name != "world":
+                body.gravcomp = 1.0
 
 
 def _add_actuators(spec: mujoco.MjSpec, robot: RobotSpec) -> None:
     """One actuator per commanded joint, named after it, in spec order.
 
-    position: a servo (kp, kv), targets limited to the joint's range where it has one;
+    position: a servo ``kp (ref - q) - kv qdot`` whose reference ``ref`` is the actuator's
+    activation, integrated from ``ctrl`` (rad/s: MuJoCo's ``intvelocity``) and limited to the
+    joint's range. The simulated joint controller (``sim.MujocoRobot``) sets the reference at
+    the start of each control period and ``ctrl`` to the speed that reaches the next target at
+    its end, so MuJoCo interpolates streamed targets inside ``mj_step``, as a real arm's
+    controller does, with no Python per physics step.
     velocity and twist (wheels): a velocity servo (kv), targets within ±max_velocity;
     effort: a motor, commands within ±max_effort. Forces are capped at ±max_effort.
     """
     sim = robot.sim
     for i, joint in enumerate(robot.joints):
         actuator = spec.add_actuator(name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        ctrl_range: tuple[float, float] | None
         if robot.command_interface == "position":
-            actuator.set_to_position(kp=sim.kp[i], kv=sim.kv[i])
-            ctrl_range = (joint.lower, joint.upper)
+            actuator.set_to_intvelocity(kp=sim.kp[i], kv=sim.kv[i])
+            if math.isfinite(joint.lower) and math.isfinite(joint.upper):
+                actuator.actlimited = mujoco.mjtLimited.mjLIMITED_TRUE
+                actuator.actrange = (joint.lower, joint.upper)
+            else:
+                actuator.actlimited = mujoco.mjtLimited.mjLIMITED_FALSE
+            ctrl_range = None  # the reference's speed: bounded by the safety layer, not here
         elif robot.command_interface in ("velocity", "twist"):
             actuator.set_to_velocity(kv=sim.kv[i])
             ctrl_range = (-joint.max_velocity, joint.max_velocity)
         else:
             actuator.set_to_motor()
             ctrl_range = (-joint.max_effort, joint.max_effort)
-        if all(math.isfinite(v) for v in ctrl_range):
+        if ctrl_range is not None and all(math.isfinite(v) for v in ctrl_range):
             actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
             actuator.ctrlrange = ctrl_range
         else:

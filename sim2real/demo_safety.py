@@ -11,21 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
-from hardware import Command, RobotSpec, RobotState
+from hardware import Command, RobotSpec
 from hardware.safety import SafetyLayer
-from sim.mujoco_model import build_mujoco_model, joint_position_sensor
-from sim.mujoco_urdf import set_joint_positions
-from sim.render import FrameRenderer, save_gif
+from sim.mujoco_robot import MujocoRobot
+from sim.render import save_gif
 
-#: UR's usual start pose (upper arm up, forearm forward, tool down), rad.
-HOME = np.array([0.0, -1.571, 1.571, -1.571, -1.571, 0.0])
-NAN_STEPS = (150, 170)  # the policy outputs NaN
-STALE_STEPS = (250, 290)  # joint states stop arriving
-ESTOP_STEPS = (350, 420)  # e-stop pressed, then released
+NAN_S = (8.0, 10.0)  # the policy outputs NaN
+STALE_S = (14.0, 18.0)  # joint states stop arriving
+ESTOP_S = (21.0, 26.0)  # e-stop pressed, then released
+
+
+def fault_steps(spec: RobotSpec, window_s: tuple[float, float]) -> tuple[int, int]:
+    """A fault window in control steps of ``spec``."""
+    return round(window_s[0] * spec.control_rate_hz), round(window_s[1] * spec.control_rate_hz)
 
 
 @dataclass
@@ -46,44 +47,35 @@ def continuity_cost(actions: NDArray[np.float64], low: NDArray[np.float64], high
     return float(100.0 * np.mean(steps**2))
 
 
-def run_rollout(spec: RobotSpec, *, steps: int = 500, seed: int = 0, frame_every: int = 0) -> Rollout:
-    """Drive the arm for ``steps`` control steps; render every ``frame_every``-th (0 = none)."""
-    model = build_mujoco_model(spec)
-    data = mujoco.MjData(model)
-    set_joint_positions(model, data, spec.joint_names, HOME)
-    data.ctrl[:] = HOME
-    mujoco.mj_forward(model, data)
-    substeps = max(1, round(spec.control_period_s / model.opt.timestep))
-    sensors = [model.sensor(joint_position_sensor(name)).adr[0] for name in spec.joint_names]
+def run_rollout(spec: RobotSpec, *, duration_s: float = 30.0, seed: int = 0, frame_every: int = 0) -> Rollout:
+    """Drive the arm for ``duration_s`` of simulated time; render every ``frame_every``-th step (0 = none)."""
+    robot = MujocoRobot(spec)
+    home = spec.home_position
+    last_state = robot.reset()
     rng = np.random.default_rng(seed)
     layer = SafetyLayer(spec)
-    dt_ns = round(spec.control_period_s * 1e9)
-    renderer = FrameRenderer(model, width=320, height=240) if frame_every else None
+    nan_steps, stale_steps, estop_steps = (fault_steps(spec, w) for w in (NAN_S, STALE_S, ESTOP_S))
 
     wanted, sent, measured, held, frames = [], [], [], [], []
-    last_state = RobotState(0, data.sensordata[sensors].copy())
-    for k in range(steps):
-        now_ns = k * dt_ns
-        if not STALE_STEPS[0] <= k < STALE_STEPS[1]:  # otherwise the state stops updating
-            last_state = RobotState(now_ns, data.sensordata[sensors].copy())
-        if k == ESTOP_STEPS[0]:
+    for k in range(round(duration_s * spec.control_rate_hz)):
+        if not stale_steps[0] <= k < stale_steps[1]:  # otherwise the state stops updating
+            last_state = robot.read()
+        if k == estop_steps[0]:
             layer.engage_estop("demo: operator pressed the e-stop")
-        if k == ESTOP_STEPS[1]:
+        if k == estop_steps[1]:
             layer.reset_estop()
-        target = HOME + rng.normal(scale=0.6, size=spec.dof)  # white-noise exploration
-        if NAN_STEPS[0] <= k < NAN_STEPS[1]:
+        target = home + rng.normal(scale=0.6, size=spec.dof)  # white-noise exploration
+        if nan_steps[0] <= k < nan_steps[1]:
             target[rng.integers(spec.dof)] = np.nan
-        command, report = layer.filter(Command.position(target), last_state, now_ns)
-        data.ctrl[:] = command.values
-        mujoco.mj_step(model, data, nstep=substeps)
+        command, report = layer.filter(command=Command.position(target), state=last_state, now_ns=robot.now_ns())
+        robot.write(command)
         wanted.append(target)
         sent.append(command.values)
-        measured.append(data.sensordata[sensors].copy())
+        measured.append(robot.read().position)
         held.append(report.held)
-        if renderer is not None and k % frame_every == 0:
-            frames.append(renderer.render(data))
-    if renderer is not None:
-        renderer.close()
+        if frame_every and k % frame_every == 0:
+            frames.append(robot.render(320, 240))
+    robot.close()
     return Rollout(spec.control_period_s, np.array(wanted), np.array(sent), np.array(measured), np.array(held), frames)
 
 
@@ -124,11 +116,11 @@ def plot(spec: RobotSpec, rollout: Rollout, path: Path) -> Path:
         axis.plot(t, rollout.sent[:, joint], color="tab:blue", label="safety layer sent")
         axis.plot(t, rollout.measured[:, joint], color="tab:orange", linestyle="--", label="simulated joint")
         for (start, stop), color, label in (
-            (NAN_STEPS, "tab:red", "NaN actions"),
-            (STALE_STEPS, "tab:purple", "stale state"),
-            (ESTOP_STEPS, "black", "e-stop"),
+            (NAN_S, "tab:red", "NaN actions"),
+            (STALE_S, "tab:purple", "stale state"),
+            (ESTOP_S, "black", "e-stop"),
         ):
-            axis.axvspan(start * rollout.dt, stop * rollout.dt, color=color, alpha=0.12, label=label)
+            axis.axvspan(start, stop, color=color, alpha=0.12, label=label)
         axis.set_ylabel(f"{spec.joint_names[joint]}\n(rad)")
         span = rollout.sent[:, joint]
         axis.set_ylim(span.min() - 1.0, span.max() + 1.0)
@@ -144,7 +136,7 @@ def plot(spec: RobotSpec, rollout: Rollout, path: Path) -> Path:
 
 def run_demo(spec: RobotSpec, out: Path) -> list[str]:
     """Run the rollout, write ``safety.png`` and ``safety.gif`` into ``out``, return the report."""
-    frame_every = 4
+    frame_every = 1
     rollout = run_rollout(spec, frame_every=frame_every)
     lines = summarize(spec, rollout)
     lines.append(f"  plot: {plot(spec, rollout, out / 'safety.png')}")

@@ -46,10 +46,13 @@ def test_one_actuator_per_joint_of_the_interface_type(interface: str, tmp_path: 
         assert model.actuator_gaintype[i] == GAIN_FIXED
         gain, bias = model.actuator_gainprm[i, 0], model.actuator_biasprm[i, :3]
         kp, kv = robot.sim.kp[i], robot.sim.kv[i]
-        if interface == "position":
+        if interface == "position":  # reference = activation, integrated from ctrl (rad/s)
             assert model.actuator_biastype[i] == BIAS_AFFINE
+            assert model.actuator_dyntype[i] == mujoco.mjtDyn.mjDYN_INTEGRATOR
             np.testing.assert_array_equal([gain, *bias], [kp, 0.0, -kp, -kv])
-            expected_ctrl = [joint.lower, joint.upper]
+            np.testing.assert_array_equal(model.actuator_actrange[i], [joint.lower, joint.upper])
+            assert not model.actuator_ctrllimited[i]
+            expected_ctrl = None
         elif interface == "velocity":
             assert model.actuator_biastype[i] == BIAS_AFFINE
             np.testing.assert_array_equal([gain, *bias], [kv, 0.0, 0.0, -kv])
@@ -58,8 +61,9 @@ def test_one_actuator_per_joint_of_the_interface_type(interface: str, tmp_path: 
             assert model.actuator_biastype[i] == BIAS_NONE
             assert gain == 1.0
             expected_ctrl = [-joint.max_effort, joint.max_effort]
-        assert model.actuator_ctrllimited[i]
-        np.testing.assert_array_equal(model.actuator_ctrlrange[i], expected_ctrl)
+        if expected_ctrl is not None:
+            assert model.actuator_ctrllimited[i]
+            np.testing.assert_array_equal(model.actuator_ctrlrange[i], expected_ctrl)
         assert model.actuator_forcelimited[i]
         np.testing.assert_array_equal(model.actuator_forcerange[i], [-joint.max_effort, joint.max_effort])
 
@@ -107,8 +111,9 @@ def test_end_effector_site_is_at_the_end_effector_link_frame(tmp_path: Path) -> 
 
 
 def test_position_servo_reaches_targets_within_one_second(tmp_path: Path) -> None:
-    """With robots/ur5e.yaml's gains and no gravity compensation, from the zero pose."""
-    robot = RobotSpec.from_yaml(ROBOTS_DIR / "ur5e.yaml")
+    """With robots/ur5e.yaml's gains but no gravity compensation, from the zero pose."""
+    sim = yaml.safe_load((ROBOTS_DIR / "ur5e.yaml").read_text())["sim"]
+    robot = ur5e_variant(tmp_path, sim={**sim, "gravity_compensation": False})
     model = build_mujoco_model(robot)
     targets = [
         [0.5, -1.0, 1.2, -0.5, 0.8, 0.3],  # arm raised: the shoulder lifts the whole arm
@@ -118,7 +123,7 @@ def test_position_servo_reaches_targets_within_one_second(tmp_path: Path) -> Non
     errors = []
     for target in targets:
         data = mujoco.MjData(model)
-        data.ctrl[:] = target
+        data.act[:] = target  # the servo's reference jumps to the target and stays (ctrl = 0 rad/s)
         mujoco.mj_step(model, data, nstep=round(1.0 / model.opt.timestep))
         assert data.ncon == 0, "a target was chosen clear of the floor and of the arm itself"
         errors.append(np.abs(data.qpos - target).max())
