@@ -44,7 +44,7 @@ ROS = [
     "ros-kilted-diagnostic-msgs",
     "ros-kilted-std-srvs",
 ]
-SIM = ["mujoco[sysid]>=4.0", "pybullet==3.2.7", "gymnasium>=1.0", "matplotlib"]
+SIM = ["mujoco[sysid]>=4.0", "pybullet==3.2.7", "gymnasium>=1.0", "matplotlib", "imageio", "imageio-ffmpeg", "pillow"]
 # torch is pinned to the local CPU wheel; install it before this extra (see the Makefile).
 TRAIN = ["torch==2.13.0", "stable-baselines3", "sb3-contrib", "onnx", "tensorboard", "tqdm", "rich"]
 DEPLOY = ["onnxruntime", *ROS]

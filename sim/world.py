@@ -122,6 +122,10 @@ class SimWorld(Protocol):
         """Ground-truth pose of a base's root link (bases only; odometry may drift from it)."""
         ...
 
+    def set_base_pose(self, x_m: float, y_m: float, yaw_rad: float = 0.0) -> None:
+        """Put a base at rest on the floor at ``(x_m, y_m)``, heading ``yaw_rad``; odometry restarts there."""
+        ...
+
     def render(self, width: int = 480, height: int = 360, camera: str | None = None) -> NDArray[np.uint8]:
         """An RGB image, ``height x width x 3``; ``camera=None`` is the world overview."""
         ...
