@@ -76,7 +76,7 @@ setup(
     packages=_packages(),
     package_dir={ROS_PACKAGE: ROS_PACKAGE_DIR},
     package_data={
-        "robots": ["*.urdf", "*.yaml", "*.md", "meshes/**/*"],
+        "robots": ["*.urdf", "*.yaml", "*.md", "meshes/**/*", "randomization/*.yaml"],
         ROS_PACKAGE: ["py.typed"],
         "hardware": ["py.typed"],
     },

@@ -8,11 +8,25 @@ from __future__ import annotations
 from pathlib import Path
 
 ROBOTS_DIR = Path(__file__).resolve().parent
+#: Domain randomization configs for the shipped robots, ``NAME.yaml`` (see sim/randomization.py).
+RANDOMIZATION_DIR = ROBOTS_DIR / "randomization"
 
 
 def available() -> list[str]:
     """Names of the robots shipped here."""
     return sorted(p.stem for p in ROBOTS_DIR.glob("*.yaml"))
+
+
+def randomization_yaml(name: str) -> Path:
+    """The shipped domain randomization config of a shipped robot.
+
+    :raises FileNotFoundError: naming the configs there are.
+    """
+    path = RANDOMIZATION_DIR / f"{name}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in RANDOMIZATION_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"no randomization config for '{name}'; shipped: {shipped}")
+    return path
 
 
 def robot_yaml(name_or_path: str | Path) -> Path:

@@ -84,7 +84,7 @@ def scene_camera(model: mujoco.MjModel, data: mujoco.MjData) -> mujoco.MjvCamera
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
     camera.lookat[:] = (lower + upper) / 2
-    camera.distance = 1.1 * float(np.linalg.norm(upper - lower))
+    camera.distance = 0.8 * float(np.linalg.norm(upper - lower))
     camera.azimuth = 135.0
-    camera.elevation = -40.0
+    camera.elevation = -55.0
     return camera

@@ -61,6 +61,9 @@ COMMANDS: dict[str, Command] = {
     "demo": Command("sim2real.demo", "robots in both simulators and the safety layer at work, as pictures"),
     "doctor": Command("sim2real.doctor", "check that every dependency is installed and works"),
     "robot": Command("sim2real.robot_cmd", "check a robot description (URDF + YAML) in both simulators"),
+    "rollout": Command(
+        "sim2real.rollout_cmd", "run a random or scripted policy in a simulated environment, with video"
+    ),
 }
 
 

@@ -5,6 +5,9 @@
    PyBullet, checked for kinematic agreement and rendered.
 2. The safety layer drives the simulated UR5e under a hostile command stream
    (``sim2real.demo_safety``): a plot and a GIF of what it let through.
+3. The Gymnasium environments: a scripted end-effector controller solves ArmReach in MuJoCo
+   and, unchanged, in PyBullet; a random policy explores a maze under domain randomization.
+   Videos of each (``sim2real rollout``).
 """
 
 from __future__ import annotations
@@ -57,14 +60,15 @@ def panda_yaml(out: Path) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both parts of the demo and print where the pictures are."""
-    from robots import available, robot_yaml
+    from robots import available, randomization_yaml, robot_yaml
     from sim.parity import kinematic_parity
+    from sim2real import rollout_cmd
     from sim2real.demo_safety import run_demo
     from sim2real.robot_cmd import render_robot
 
     out: Path = args.out
     start = time.monotonic()
-    print(f"[1/2] robot descriptions in MuJoCo and PyBullet -> {out}/")
+    print(f"[1/3] robot descriptions in MuJoCo and PyBullet -> {out}/")
     paths = [robot_yaml(name) for name in available()]
     panda = panda_yaml(out)
     if panda is not None:
@@ -78,8 +82,20 @@ def run(args: argparse.Namespace) -> int:
             f"FK agrees to {parity.position_error_m:.1e} m / {parity.angle_error_rad:.1e} rad; {picture}"
         )
 
-    print("[2/2] the safety layer driving the simulated UR5e (NaN burst, stale state, e-stop)")
+    print("[2/3] the safety layer driving the simulated UR5e (NaN burst, stale state, e-stop)")
     for line in run_demo(RobotSpec.from_yaml(robot_yaml("ur5e")), out):
         print(line)
+
+    print("[3/3] Gymnasium environments on both simulators (sim2real rollout)")
+    rollouts = [
+        ["ArmReach", "--policy", "scripted", "--backend", "mujoco", "--out", str(out / "arm_reach_mujoco")],
+        ["ArmReach", "--policy", "scripted", "--backend", "pybullet", "--out", str(out / "arm_reach_pybullet")],
+        ["BaseExplore", "--episodes", "1", "--randomization", str(randomization_yaml("burger")),
+         "--out", str(out / "base_explore")],
+    ]  # fmt: skip
+    parser = argparse.ArgumentParser()
+    rollout_cmd.add_parser(parser.add_subparsers())
+    for argv in rollouts:
+        rollout_cmd.run(parser.parse_args(["rollout", *argv]))
     print(f"done in {time.monotonic() - start:.0f} s")
     return 0

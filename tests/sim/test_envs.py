@@ -19,7 +19,7 @@ from tests.sim.helpers import ROBOTS_DIR
 
 BACKENDS = ["mujoco", "pybullet"]
 GOAL_ENVS = [ENV_IDS["ArmReach"], ENV_IDS["ArmPush"]]
-RANDOMIZATION = {"ur5e": ROBOTS_DIR / "ur5e_randomization.yaml", "burger": ROBOTS_DIR / "burger_randomization.yaml"}
+RANDOMIZATION = {name: ROBOTS_DIR / "randomization" / f"{name}.yaml" for name in ("ur5e", "burger")}
 
 
 def make(env_id: str, backend: str, **kwargs: Any) -> gym.Env[Any, Any]:

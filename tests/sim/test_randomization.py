@@ -113,7 +113,7 @@ def test_a_zero_nominal_scales_to_zero() -> None:
 @pytest.mark.parametrize("robot", ["ur5e", "burger"])
 def test_shipped_example_configs_load_and_sample(robot: str) -> None:
     spec = RobotSpec.from_yaml(ROBOTS_DIR / f"{robot}.yaml")
-    randomization = DomainRandomization.from_yaml(ROBOTS_DIR / f"{robot}_randomization.yaml", spec)
+    randomization = DomainRandomization.from_yaml(ROBOTS_DIR / "randomization" / f"{robot}.yaml", spec)
     rng = np.random.default_rng(0)
     draws = [randomization.sample(rng) for _ in range(50)]
     for params in draws:
