@@ -44,9 +44,10 @@ class ArmActions:
     :param max_joint_step_rad: largest joint displacement per action, rad.
     :param workspace_low: lowest end-effector target, world frame (x, y, z), m.
     :param workspace_high: highest end-effector target, world frame (x, y, z), m.
-    :param ik_iterations: Gauss-Newton iterations of the IK per action. One is enough: each
-        action starts again from the measured joints (a 3 cm step leaves well under a millimetre
-        of IK error), and every iteration costs as much as the rest of the task's step.
+    :param ik_iterations: Gauss-Newton iterations of the IK per action. Two: each action starts
+        again from the measured joints, so the IK need not converge in one call, but one
+        iteration leaves millimetres of error when the tool must also turn back to its home
+        orientation; each iteration costs about as much as the rest of the task's step.
     """
 
     def __init__(
@@ -59,7 +60,7 @@ class ArmActions:
         max_joint_step_rad: float = 0.1,
         workspace_low: ArrayLike,
         workspace_high: ArrayLike,
-        ik_iterations: int = 1,
+        ik_iterations: int = 2,
     ) -> None:
         if spec.command_interface != "position":
             raise ValueError(

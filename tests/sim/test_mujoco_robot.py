@@ -14,7 +14,7 @@ from robots import robot_yaml
 from sim.dynamics import DynamicsParams
 from sim.mujoco_robot import MujocoRobot
 from sim.world import Marker, WorldLayout, WorldObject
-from tests.sim.helpers import ur5e_variant
+from tests.sim.helpers import robot_spec, ur5e_variant
 
 UR5E = RobotSpec.from_yaml(robot_yaml("ur5e"))
 BURGER = RobotSpec.from_yaml(robot_yaml("burger"))
@@ -182,3 +182,24 @@ def test_world_objects_and_markers_can_be_placed_and_read() -> None:
         robot.object_pose("blok")
     frame = robot.render(64, 48)
     assert frame.shape == (48, 64, 3) and frame.std() > 5
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "pybullet"])
+def test_a_user_urdf_arm_drives_and_reaches_in_either_simulator(backend: str, tmp_path: Path) -> None:
+    """The Franka Panda from pybullet_data (not our URDF, package:// meshes, default gains) runs
+    through the same robot, safety layer and end-effector IK as our own arm."""
+    import gymnasium as gym
+
+    import sim.envs  # noqa: F401
+
+    spec = robot_spec("panda", tmp_path)
+    env = gym.make("sim2real/ArmReach-v0", robot=spec, backend=backend)
+    observation, _ = env.reset(seed=3)
+    step = env.unwrapped.task.actions.max_ee_step_m
+    for _ in range(50):  # straight at the goal: the scripted controller of `sim2real rollout`
+        action = np.clip((observation["desired_goal"] - observation["achieved_goal"]) / step, -1, 1)
+        observation, _, _, _, info = env.step(action)
+    assert info["is_success"], info
+    position = env.unwrapped.sim.read().position
+    assert np.all(position >= spec.position_lower) and np.all(position <= spec.position_upper)
+    env.close()
