@@ -32,14 +32,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hardware.command import Command
-from hardware.errors import CommandError
 from hardware.spec import RobotSpec
-from hardware.state import LaserScan, Odometry, RobotState
+from hardware.state import LaserScan, RobotState
 from sim.diff_drive import WheelOdometry, wheel_speeds
 from sim.dynamics import DynamicsParams
 from sim.mujoco_model import LASER_SITE, OVERVIEW_CAMERA, build_mujoco_spec
 from sim.mujoco_urdf import FLOATING_BASE_JOINT
 from sim.mujoco_world import COLLISION_GROUP, add_world, scene_camera, yaw_quaternion
+from sim.sim_robot import accept_command, hold_command, laser_scan, noisy_odometry, start_position
 from sim.world import Pose, WorldLayout
 
 
@@ -124,7 +124,11 @@ class MujocoRobot:
             position=position,
             velocity=velocity,
             effort=self._qfrc_actuator[self._dof_index],
-            odometry=self._noisy_odometry() if self._odometry is not None else None,
+            odometry=(
+                noisy_odometry(self._odometry.odometry(), self._rng, self._dynamics.odometry_noise_std)
+                if self._odometry is not None
+                else None
+            ),
             scan=self._scan,
         )
 
@@ -135,13 +139,7 @@ class MujocoRobot:
             ``dynamics.action_delay_steps`` control periods.
         :raises CommandError: wrong interface or size, or values that are NaN or infinite.
         """
-        command.check_for(self._spec)
-        if not np.isfinite(command.values).all():
-            raise CommandError(
-                f"command {command.values} for '{self._spec.name}' is not finite; put "
-                "hardware.safety.SafeRobot in front of a simulated robot to filter commands"
-            )
-        clipped = Command(command.interface, self._clip(command.values))
+        clipped = accept_command(self._spec, command)
         self._queue.append(clipped)
         self._apply(self._queue.popleft())
         self._after_step()
@@ -152,12 +150,7 @@ class MujocoRobot:
         rng = np.random.default_rng(seed)
         self._rng = np.random.default_rng(rng.integers(2**63))
         spec = self._spec
-        q = spec.home_position.copy() if position is None else np.asarray(position, dtype=np.float64).reshape(-1)
-        if q.shape != (spec.dof,) or not np.all(np.isfinite(q)):
-            raise ValueError(f"reset position for '{spec.name}' must be {spec.dof} finite values, got {position}")
-        if self._dynamics.initial_position_noise:
-            q = q + rng.uniform(-1.0, 1.0, spec.dof) * self._dynamics.initial_position_noise
-        q = np.clip(q, spec.position_lower, spec.position_upper)
+        q = start_position(spec, position, rng, self._dynamics.initial_position_noise)
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[self._qpos_index] = q
         self._target = q.copy()
@@ -258,21 +251,8 @@ class MujocoRobot:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _clip(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        spec = self._spec
-        interface = spec.command_interface
-        if interface == "position":
-            return np.clip(values, spec.position_lower, spec.position_upper)
-        if interface == "velocity":
-            return np.clip(values, -spec.max_velocity, spec.max_velocity)
-        if interface == "effort":
-            return np.clip(values, -spec.max_effort, spec.max_effort)
-        return np.clip(values, -spec.twist_limit, spec.twist_limit)
-
     def _hold_command(self) -> Command:
-        if self._spec.command_interface == "position":
-            return Command("position", self._target)
-        return Command(self._spec.command_interface, np.zeros(self._spec.command_size))
+        return hold_command(self._spec, self._target)
 
     def _apply(self, command: Command) -> None:
         """Advance one control period with ``command`` driving the actuators."""
@@ -366,23 +346,5 @@ class MujocoRobot:
             laser.num_beams,
             laser.range_max_m,
         )
-        ranges = self._ray_dist.copy()
-        if self._dynamics.scan_noise_std:
-            ranges += self._rng.normal(0.0, self._dynamics.scan_noise_std, ranges.shape)
-        ranges[(self._ray_geom < 0) | (ranges < laser.range_min_m) | (ranges > laser.range_max_m)] = np.inf
-        self._scan = LaserScan(stamp_ns=now, ranges_m=ranges)
-
-    def _noisy_odometry(self) -> Odometry:
-        assert self._odometry is not None
-        odometry = self._odometry.odometry()
-        std = self._dynamics.odometry_noise_std
-        if not std:
-            return odometry
-        dx, dy, dyaw = self._rng.normal(0.0, std, 3)
-        return Odometry(
-            x_m=odometry.x_m + dx,
-            y_m=odometry.y_m + dy,
-            yaw_rad=odometry.yaw_rad + dyaw,
-            linear_x_mps=odometry.linear_x_mps,
-            angular_z_radps=odometry.angular_z_radps,
-        )
+        hit = self._ray_geom >= 0
+        self._scan = laser_scan(self._ray_dist, hit, laser, self._rng, self._dynamics.scan_noise_std, now)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +28,8 @@ import pybullet
 from numpy.typing import ArrayLike, NDArray
 
 from hardware.command import Command
-from hardware.errors import CommandError
 from hardware.spec import RobotSpec
-from hardware.state import LaserScan, Odometry, RobotState
+from hardware.state import LaserScan, RobotState
 from sim.diff_drive import WheelOdometry, wheel_speeds
 from sim.dynamics import DynamicsParams
 from sim.pybullet_actuators import JointDrive
@@ -48,6 +46,7 @@ from sim.pybullet_world import (
     urdf_lateral_friction,
     yaw_quaternion,
 )
+from sim.sim_robot import accept_command, hold_command, laser_scan, noisy_odometry, start_position
 from sim.world import Pose, WorldLayout
 
 GRAVITY_MPS2 = -9.81
@@ -172,7 +171,11 @@ class PybulletRobot:
             position=position,
             velocity=velocity,
             effort=self.drive.actuator_effort(),
-            odometry=self._noisy_odometry() if self._odometry is not None else None,
+            odometry=(
+                noisy_odometry(self._odometry.odometry(), self._rng, self._dynamics.odometry_noise_std)
+                if self._odometry is not None
+                else None
+            ),
             scan=self._scan,
         )
 
@@ -184,13 +187,7 @@ class PybulletRobot:
         :raises CommandError: wrong interface or size, or values that are NaN or infinite.
         """
         self._check_open()
-        command.check_for(self._spec)
-        if not np.isfinite(command.values).all():
-            raise CommandError(
-                f"command {command.values} for '{self._spec.name}' is not finite; put "
-                "hardware.safety.SafeRobot in front of a simulated robot to filter commands"
-            )
-        clipped = Command(command.interface, self._clip(command.values))
+        clipped = accept_command(self._spec, command)
         self._queue.append(clipped)
         self._apply(self._queue.popleft())
         if self._odometry is not None:
@@ -205,12 +202,7 @@ class PybulletRobot:
         rng = np.random.default_rng(seed)
         self._rng = np.random.default_rng(rng.integers(2**63))
         spec = self._spec
-        q = spec.home_position.copy() if position is None else np.asarray(position, dtype=np.float64).reshape(-1)
-        if q.shape != (spec.dof,) or not np.all(np.isfinite(q)):
-            raise ValueError(f"reset position for '{spec.name}' must be {spec.dof} finite values, got {position!r}")
-        if self._dynamics.initial_position_noise:
-            q = q + rng.uniform(-1.0, 1.0, spec.dof) * self._dynamics.initial_position_noise
-        q = np.clip(q, spec.position_lower, spec.position_upper)
+        q = start_position(spec, position, rng, self._dynamics.initial_position_noise)
         pybullet.restoreState(self._snapshot, physicsClientId=self._client)
         self._apply_dynamics()  # motors and dynamics are not part of the snapshot
         self.body.set_joint_positions(spec.joint_names, q)
@@ -333,21 +325,8 @@ class PybulletRobot:
         if self._closed:
             raise RuntimeError(f"PybulletRobot '{self._spec.name}' is closed; make a new one")
 
-    def _clip(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        spec = self._spec
-        interface = spec.command_interface
-        if interface == "position":
-            return np.clip(values, spec.position_lower, spec.position_upper)
-        if interface == "velocity":
-            return np.clip(values, -spec.max_velocity, spec.max_velocity)
-        if interface == "effort":
-            return np.clip(values, -spec.max_effort, spec.max_effort)
-        return np.clip(values, -spec.twist_limit, spec.twist_limit)
-
     def _hold_command(self) -> Command:
-        if self._spec.command_interface == "position":
-            return Command("position", self._target)
-        return Command(self._spec.command_interface, np.zeros(self._spec.command_size))
+        return hold_command(self._spec, self._target)
 
     def _apply(self, command: Command) -> None:
         """Advance one control period with ``command`` driving the actuators.
@@ -402,16 +381,4 @@ class PybulletRobot:
         self._next_scan_ns = now + self._scan_period_ns
         origin, quaternion = self.body.link_pose(laser.link)
         ranges = cast_laser(self._client, origin, quaternion, laser, skip_group=ROBOT_COLLISION_GROUP)
-        if self._dynamics.scan_noise_std:
-            ranges += self._rng.normal(0.0, self._dynamics.scan_noise_std, ranges.shape)
-        ranges[(ranges < laser.range_min_m) | (ranges > laser.range_max_m)] = np.inf
-        self._scan = LaserScan(stamp_ns=now, ranges_m=ranges)
-
-    def _noisy_odometry(self) -> Odometry:
-        assert self._odometry is not None
-        odometry = self._odometry.odometry()
-        std = self._dynamics.odometry_noise_std
-        if not std:
-            return odometry
-        dx, dy, dyaw = self._rng.normal(0.0, std, 3)
-        return replace(odometry, x_m=odometry.x_m + dx, y_m=odometry.y_m + dy, yaw_rad=odometry.yaw_rad + dyaw)
+        self._scan = laser_scan(ranges, np.isfinite(ranges), laser, self._rng, self._dynamics.scan_noise_std, now)
