@@ -39,7 +39,7 @@ from sim.dynamics import DynamicsParams
 from sim.mujoco_model import LASER_SITE, OVERVIEW_CAMERA, build_mujoco_spec
 from sim.mujoco_urdf import FLOATING_BASE_JOINT
 from sim.mujoco_world import COLLISION_GROUP, add_world, scene_camera, yaw_quaternion
-from sim.sim_robot import accept_command, hold_command, laser_scan, noisy_odometry, start_position
+from sim.sim_robot import accept_command, hold_command, laser_scan, measured_state, start_position
 from sim.world import Pose, WorldLayout
 
 
@@ -112,24 +112,15 @@ class MujocoRobot:
         return round(self.data.time * 1e9)
 
     def read(self) -> RobotState:
-        p = self._dynamics
-        position = self._qpos[self._qpos_index]
-        velocity = self._qvel[self._dof_index]
-        if p.position_noise_std:
-            position = position + self._rng.normal(0.0, p.position_noise_std, position.shape)
-        if p.velocity_noise_std:
-            velocity = velocity + self._rng.normal(0.0, p.velocity_noise_std, velocity.shape)
-        return RobotState(
-            stamp_ns=self.now_ns(),
-            position=position,
-            velocity=velocity,
-            effort=self._qfrc_actuator[self._dof_index],
-            odometry=(
-                noisy_odometry(self._odometry.odometry(), self._rng, self._dynamics.odometry_noise_std)
-                if self._odometry is not None
-                else None
-            ),
-            scan=self._scan,
+        return measured_state(
+            self.now_ns(),
+            self._qpos[self._qpos_index],
+            self._qvel[self._dof_index],
+            self._qfrc_actuator[self._dof_index],
+            self._odometry,
+            self._scan,
+            self._dynamics,
+            self._rng,
         )
 
     def write(self, command: Command) -> Command:

@@ -46,7 +46,7 @@ from sim.pybullet_world import (
     urdf_lateral_friction,
     yaw_quaternion,
 )
-from sim.sim_robot import accept_command, hold_command, laser_scan, noisy_odometry, start_position
+from sim.sim_robot import accept_command, hold_command, laser_scan, measured_state, start_position
 from sim.world import Pose, WorldLayout
 
 GRAVITY_MPS2 = -9.81
@@ -158,25 +158,12 @@ class PybulletRobot:
         return self._steps * self._timestep_ns
 
     def read(self) -> RobotState:
-        p = self._dynamics
         states = pybullet.getJointStates(self._id, self._joints, physicsClientId=self._client)
         position = np.array([s[0] for s in states])
         velocity = np.array([s[1] for s in states])
-        if p.position_noise_std:
-            position = position + self._rng.normal(0.0, p.position_noise_std, position.shape)
-        if p.velocity_noise_std:
-            velocity = velocity + self._rng.normal(0.0, p.velocity_noise_std, velocity.shape)
-        return RobotState(
-            stamp_ns=self.now_ns(),
-            position=position,
-            velocity=velocity,
-            effort=self.drive.actuator_effort(),
-            odometry=(
-                noisy_odometry(self._odometry.odometry(), self._rng, self._dynamics.odometry_noise_std)
-                if self._odometry is not None
-                else None
-            ),
-            scan=self._scan,
+        effort = self.drive.actuator_effort()
+        return measured_state(
+            self.now_ns(), position, velocity, effort, self._odometry, self._scan, self._dynamics, self._rng
         )
 
     def write(self, command: Command) -> Command:

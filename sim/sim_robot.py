@@ -11,7 +11,9 @@ from numpy.typing import ArrayLike, NDArray
 from hardware.command import Command
 from hardware.errors import CommandError
 from hardware.spec import LaserSpec, RobotSpec
-from hardware.state import LaserScan, Odometry
+from hardware.state import LaserScan, Odometry, RobotState
+from sim.diff_drive import WheelOdometry
+from sim.dynamics import DynamicsParams
 
 
 def accept_command(spec: RobotSpec, command: Command) -> Command:
@@ -58,6 +60,31 @@ def hold_command(spec: RobotSpec, target: NDArray[np.float64]) -> Command:
     if spec.command_interface == "position":
         return Command("position", target)
     return Command(spec.command_interface, np.zeros(spec.command_size))
+
+
+def measured_state(
+    stamp_ns: int,
+    position: NDArray[np.float64],
+    velocity: NDArray[np.float64],
+    effort: NDArray[np.float64],
+    odometry: WheelOdometry | None,
+    scan: LaserScan | None,
+    dynamics: DynamicsParams,
+    rng: np.random.Generator,
+) -> RobotState:
+    """What the robot reports: the simulator's values plus the dynamics' sensor noise."""
+    if dynamics.position_noise_std:
+        position = position + rng.normal(0.0, dynamics.position_noise_std, position.shape)
+    if dynamics.velocity_noise_std:
+        velocity = velocity + rng.normal(0.0, dynamics.velocity_noise_std, velocity.shape)
+    return RobotState(
+        stamp_ns=stamp_ns,
+        position=position,
+        velocity=velocity,
+        effort=effort,
+        odometry=noisy_odometry(odometry.odometry(), rng, dynamics.odometry_noise_std) if odometry else None,
+        scan=scan,
+    )
 
 
 def noisy_odometry(odometry: Odometry, rng: np.random.Generator, std: float) -> Odometry:
