@@ -38,9 +38,9 @@ from sim.diff_drive import WheelOdometry, wheel_speeds
 from sim.dynamics import DynamicsParams
 from sim.mujoco_model import LASER_SITE, OVERVIEW_CAMERA, build_mujoco_spec
 from sim.mujoco_urdf import FLOATING_BASE_JOINT
-from sim.mujoco_world import COLLISION_GROUP, add_world, scene_camera, yaw_quaternion
+from sim.mujoco_world import COLLISION_GROUP, add_world, scene_camera
 from sim.sim_robot import accept_command, hold_command, laser_scan, measured_state, start_position
-from sim.world import Pose, WorldLayout
+from sim.world import Pose, WorldLayout, yaw_quaternion
 
 
 class MujocoRobot:

@@ -7,13 +7,10 @@ group 2 (rendered, never collide, never seen by the laser).
 
 from __future__ import annotations
 
-import math
-
 import mujoco
 import numpy as np
-from numpy.typing import NDArray
 
-from sim.world import Marker, WorldLayout, WorldObject
+from sim.world import Marker, WorldLayout, WorldObject, yaw_quaternion
 
 COLLISION_GROUP = 0
 MARKER_GROUP = 2
@@ -24,11 +21,6 @@ _GEOM_TYPES = {
     "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
 }
 _SIZE_COUNT = {"box": 3, "sphere": 1, "cylinder": 2}
-
-
-def yaw_quaternion(yaw_rad: float) -> NDArray[np.float64]:
-    """Unit quaternion ``w, x, y, z`` of a rotation by ``yaw_rad`` about z."""
-    return np.array([math.cos(yaw_rad / 2), 0.0, 0.0, math.sin(yaw_rad / 2)])
 
 
 def add_world(spec: mujoco.MjSpec, layout: WorldLayout) -> None:

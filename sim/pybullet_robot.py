@@ -44,10 +44,10 @@ from sim.pybullet_world import (
     overview_camera,
     render_rgb,
     urdf_lateral_friction,
-    yaw_quaternion,
+    xyzw,
 )
 from sim.sim_robot import accept_command, hold_command, laser_scan, measured_state, start_position
-from sim.world import Pose, WorldLayout
+from sim.world import Pose, WorldLayout, yaw_quaternion
 
 GRAVITY_MPS2 = -9.81
 #: Collision-filter group of a laser-carrying robot's links; its rays skip this group, so the
@@ -285,7 +285,7 @@ class PybulletRobot:
             raise AttributeError(f"'{self._spec.name}' is an arm; only bases can be placed")
         client = self._client
         pybullet.resetBasePositionAndOrientation(
-            self._id, [x_m, y_m, self._rest_height], yaw_quaternion(yaw_rad), physicsClientId=client
+            self._id, [x_m, y_m, self._rest_height], xyzw(yaw_quaternion(yaw_rad)), physicsClientId=client
         )
         pybullet.resetBaseVelocity(self._id, [0.0] * 3, [0.0] * 3, physicsClientId=client)
         angles = [pybullet.getJointState(self._id, j, physicsClientId=client)[0] for j in self._joints]

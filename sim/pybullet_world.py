@@ -24,7 +24,7 @@ import pybullet
 from numpy.typing import ArrayLike, NDArray
 
 from hardware.spec import CameraSpec, LaserSpec
-from sim.world import Pose, WorldLayout, WorldObject
+from sim.world import Pose, WorldLayout, WorldObject, yaw_quaternion
 
 FLOOR_FRICTION = 1.0  # MuJoCo's default sliding friction
 
@@ -50,11 +50,6 @@ def wxyz(quaternion_xyzw: Iterable[float]) -> NDArray[np.float64]:
     """A PyBullet ``x, y, z, w`` quaternion in the ``w, x, y, z`` order of the API."""
     x, y, z, w = quaternion_xyzw
     return np.array([w, x, y, z], dtype=np.float64)
-
-
-def yaw_quaternion(yaw_rad: float) -> list[float]:
-    """PyBullet quaternion (x, y, z, w) of a rotation by ``yaw_rad`` about world z."""
-    return [0.0, 0.0, math.sin(yaw_rad / 2), math.cos(yaw_rad / 2)]
 
 
 def urdf_lateral_friction(urdf_path: Path) -> dict[str, float]:
@@ -128,7 +123,7 @@ class PybulletWorld:
             collision,
             visual,
             basePosition=obj.position,
-            baseOrientation=yaw_quaternion(obj.yaw_rad),
+            baseOrientation=xyzw(yaw_quaternion(obj.yaw_rad)),
             physicsClientId=client,
         )
         # PyBullet damps every body's motion by default; MuJoCo does not.
@@ -165,7 +160,9 @@ class PybulletWorld:
                 f"object '{name}' needs a finite position x, y, z (m) and yaw, got {position!r}, {yaw_rad}"
             )
         client = self._client
-        pybullet.resetBasePositionAndOrientation(body, xyz.tolist(), yaw_quaternion(yaw_rad), physicsClientId=client)
+        pybullet.resetBasePositionAndOrientation(
+            body, xyz.tolist(), xyzw(yaw_quaternion(yaw_rad)), physicsClientId=client
+        )
         pybullet.resetBaseVelocity(body, [0.0] * 3, [0.0] * 3, physicsClientId=client)
 
     def set_marker(self, name: str, position: ArrayLike) -> None:

@@ -12,6 +12,7 @@ any other way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -19,6 +20,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 ShapeKind = Literal["box", "sphere", "cylinder"]
+
+
+def yaw_quaternion(yaw_rad: float) -> NDArray[np.float64]:
+    """Unit quaternion ``w, x, y, z`` of a rotation by ``yaw_rad`` about z (:attr:`Pose.yaw_rad` inverts it)."""
+    return np.array([math.cos(yaw_rad / 2), 0.0, 0.0, math.sin(yaw_rad / 2)])
 
 
 @dataclass(frozen=True)
