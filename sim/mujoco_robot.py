@@ -69,9 +69,9 @@ class MujocoRobot:
         joints = [self.model.joint(name) for name in spec.joint_names]
         self._qpos_index = np.array([int(j.qposadr[0]) for j in joints])
         self._dof_index = np.array([int(j.dofadr[0]) for j in joints])
-        self._actuator_index = np.array([self.model.actuator(name).id for name in spec.joint_names])
-        # build_mujoco_spec adds the actuators first, in joint order: a slice is a cheap view.
-        assert np.array_equal(self._actuator_index, np.arange(spec.dof))
+        # build_mujoco_spec adds one actuator per joint first, in joint order: actuator i drives
+        # joint i, and the first spec.dof controls are a cheap view.
+        assert [self.model.actuator(i).name for i in range(spec.dof)] == list(spec.joint_names)
         self._ctrl = self.data.ctrl[: spec.dof]  # views into MjData, kept: MjData getters cost µs
         self._qpos = self.data.qpos
         self._qvel = self.data.qvel
@@ -171,7 +171,7 @@ class MujocoRobot:
             body = m.body(name).id
             m.body_mass[body] *= scale
             m.body_inertia[body] *= scale
-        actuators = self._actuator_index
+        actuators = slice(0, self._spec.dof)
         kp, kv = np.asarray(p.kp), np.asarray(p.kv)
         if self._spec.command_interface == "position":
             m.actuator_gainprm[actuators, 0] = kp

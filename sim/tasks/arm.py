@@ -136,8 +136,8 @@ class ArmReach(_ArmGoalTask):
     :param goal_range_m: half-side of the goal cube, m.
     :param max_ee_step_m: largest end-effector displacement per action and axis, m.
     :param max_joint_step_rad: largest joint displacement per action (``joint_delta``), rad.
-    :param control_steps_per_action: control periods per action; default: about 20 Hz (see
-        :data:`ARM_POLICY_RATE_HZ`).
+    :param control_steps_per_action: control periods per action; default: the number closest to
+        acting at :data:`ARM_POLICY_RATE_HZ`, at least one (the UR5e, at 10 Hz: one).
     :param search_path: extra folders for the URDF's meshes (the kinematic model).
     """
 
@@ -207,8 +207,8 @@ class ArmPush(_ArmGoalTask):
     :param min_target_distance_m: least distance between the block's start and the target, m.
     :param max_ee_step_m: largest end-effector displacement per action and axis, m.
     :param max_joint_step_rad: largest joint displacement per action (``joint_delta``), rad.
-    :param control_steps_per_action: control periods per action; default: about 20 Hz (see
-        :data:`ARM_POLICY_RATE_HZ`).
+    :param control_steps_per_action: control periods per action; default: the number closest to
+        acting at :data:`ARM_POLICY_RATE_HZ`, at least one (the UR5e, at 10 Hz: one).
     :param search_path: extra folders for the URDF's meshes.
     """
 
