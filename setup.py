@@ -79,6 +79,7 @@ setup(
         "robots": ["*.urdf", "*.yaml", "*.md", "meshes/**/*", "randomization/*.yaml"],
         ROS_PACKAGE: ["py.typed"],
         "hardware": ["py.typed"],
+        "policies": ["configs/*.yaml"],
     },
     # ROS 2 YAML launch files, where `ros2 launch` and `sim2real launch` look for them.
     data_files=[("share/sim2real/launch", sorted(glob("launch/*.yaml")))],

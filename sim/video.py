@@ -76,18 +76,18 @@ def record_rollout(
     act = policy if policy is not None else (lambda _obs: env.action_space.sample())
     path.parent.mkdir(parents=True, exist_ok=True)
 
-    writer = _Writer(path, rate)
+    writer = VideoWriter(path, rate)
     rewards: list[float] = []
     infos: list[dict[str, Any]] = []
     starts = [0]
     try:
         observation, _ = env.reset(seed=seed)
-        writer.add(_frame(env))
+        writer.add(frame_of(env))
         for step in range(steps):
             observation, reward, terminated, truncated, info = env.step(act(observation))
             rewards.append(float(reward))
             infos.append(info)
-            writer.add(_frame(env))
+            writer.add(frame_of(env))
             if (terminated or truncated) and step + 1 < steps:
                 observation, _ = env.reset()
                 starts.append(step + 1)
@@ -96,15 +96,17 @@ def record_rollout(
     return Recording(path=path, frames=count, fps=rate, rewards=rewards, infos=infos, episode_starts=starts)
 
 
-def _frame(env: gymnasium.Env[Any, Any]) -> NDArray[np.uint8]:
+def frame_of(env: gymnasium.Env[Any, Any]) -> NDArray[np.uint8]:
+    """The environment's rendered RGB frame (height, width, 3), checked."""
     frame = env.render()
     if not isinstance(frame, np.ndarray) or frame.ndim != 3:
         raise ValueError(f"env.render() gave {type(frame).__name__}, not an RGB frame")
     return np.asarray(frame, dtype=np.uint8)
 
 
-class _Writer:
-    """MP4 frames stream to ffmpeg as they come; GIF frames are kept and saved at the end."""
+class VideoWriter:
+    """Frames to a video file at ``fps``: MP4 frames stream to ffmpeg as they come; GIF frames are
+    kept and saved at :meth:`close` (which returns the number of frames written)."""
 
     def __init__(self, path: Path, fps: float) -> None:
         self.path, self.fps, self.count = path, fps, 0

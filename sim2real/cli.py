@@ -60,10 +60,16 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "demo": Command("sim2real.demo", "robots in both simulators and the safety layer at work, as pictures"),
     "doctor": Command("sim2real.doctor", "check that every dependency is installed and works"),
+    "eval": Command(
+        "sim2real.eval_cmd", "evaluate a training run or a bundle: success, return, continuity cost, video"
+    ),
+    "export": Command("sim2real.export_cmd", "export a training run to a deployable policy bundle (ONNX + contract)"),
+    "run": Command("sim2real.run_cmd", "run a policy bundle on a simulated robot through the deployment loop"),
     "robot": Command("sim2real.robot_cmd", "check a robot description (URDF + YAML) in both simulators"),
     "rollout": Command(
         "sim2real.rollout_cmd", "run a random or scripted policy in a simulated environment, with video"
     ),
+    "train": Command("sim2real.train_cmd", "train a policy (SAC/TQC/PPO, gSDE, curiosity, HER) from a YAML config"),
 }
 
 

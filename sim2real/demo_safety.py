@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from hardware import Command, RobotSpec
 from hardware.safety import SafetyLayer
+from policies.metrics import continuity_cost
 from sim.mujoco_robot import MujocoRobot
 from sim.render import save_gif
 
@@ -39,12 +40,6 @@ class Rollout:
     measured: NDArray[np.float64]  # the simulated joint positions, rad
     held: NDArray[np.bool_]
     frames: list[NDArray[np.uint8]] = field(default_factory=list)
-
-
-def continuity_cost(actions: NDArray[np.float64], low: NDArray[np.float64], high: NDArray[np.float64]) -> float:
-    """The gSDE paper's smoothness measure: ``100 * mean(((a_t - a_{t-1}) / (high - low))^2)``."""
-    steps = np.diff(actions, axis=0) / (high - low)
-    return float(100.0 * np.mean(steps**2))
 
 
 def run_rollout(spec: RobotSpec, *, duration_s: float = 30.0, seed: int = 0, frame_every: int = 0) -> Rollout:

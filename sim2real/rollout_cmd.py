@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from policies.metrics import continuity_cost
 from sim2real.errors import UsageError
 
 POLICIES = ("random", "scripted")
@@ -77,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
 
     import sim.envs  # noqa: F401  (registers the environments)
     from sim.video import record_rollout
-    from sim2real.demo_safety import continuity_cost
 
     if args.episodes < 1:
         raise UsageError(f"--episodes is {args.episodes}; run at least 1")
@@ -111,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
         "episodes": episodes,
         "success_rate": float(np.mean([e["success"] for e in episodes])),
         "mean_return": float(np.mean([e["return"] for e in episodes])),
-        "continuity_cost": continuity_cost(np.array(actions), low, high),
+        # Per episode, then averaged: the jump across a reset is not the policy's.
+        "continuity_cost": float(
+            np.mean(
+                [continuity_cost(actions[e["first_step"] : e["first_step"] + e["steps"]], low, high) for e in episodes]
+            )
+        ),
         "commands_changed_by_safety_layer": int(sum(bool(i.get("command_clamped")) for i in recording.infos)),
         "video": str(recording.path),
     }
@@ -129,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _episode_continuity(actions: list[np.ndarray], episode: dict[str, Any], low: Any, high: Any) -> float:
+    first = episode["first_step"]
+    return continuity_cost(actions[first : first + episode["steps"]], low, high)
+
+
 def _episodes(rewards: list[float], infos: list[dict[str, Any]], starts: list[int], steps: int) -> list[dict[str, Any]]:
     """Per-episode return, success (reached at any step) and final coverage, if reported."""
     bounds = [*starts, steps]
@@ -141,6 +151,7 @@ def _episodes(rewards: list[float], infos: list[dict[str, Any]], starts: list[in
             "return": float(np.sum(rewards[begin:end])),
             "success": bool(any(i.get("is_success", False) for i in window)),
             "steps": end - begin,
+            "first_step": begin,
         }
         if "coverage" in window[-1]:
             episode["coverage"] = float(window[-1]["coverage"])

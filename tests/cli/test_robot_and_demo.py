@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from hardware import RobotSpec
+from policies.metrics import continuity_cost
 from robots import robot_yaml
 from sim2real import demo_safety
 
@@ -89,8 +90,8 @@ def test_safety_layer_keeps_the_simulated_arm_safe_under_injected_faults() -> No
     assert np.all(np.abs(acceleration) <= spec.max_acceleration * (1 + 1e-6))
     # White noise in, smooth motion out; and the servo follows what was sent.
     low, high = spec.position_lower, spec.position_upper
-    wanted = demo_safety.continuity_cost(rollout.wanted[~nan_rows], low, high)
-    assert demo_safety.continuity_cost(rollout.sent, low, high) < wanted / 30
+    wanted = continuity_cost(rollout.wanted[~nan_rows], low, high)
+    assert continuity_cost(rollout.sent, low, high) < wanted / 30
     # The servo interpolates each target over the period with velocity feed-forward, so it is
     # close behind at the end of the period, except where white noise drives the wrist into
     # the floor (a few steps). The policy's noise itself is 0.6 rad.
