@@ -68,7 +68,17 @@ def build_model(
     )
 
 
-def load_model(config: TrainConfig, path: Path, env: VecEnv | None = None) -> BaseAlgorithm:
-    """A learner saved at ``path`` (our own run: SB3's zip, which unpickles)."""
+def load_model(
+    config: TrainConfig, path: Path, env: VecEnv | None = None, *, inference_only: bool = False
+) -> BaseAlgorithm:
+    """A learner saved at ``path`` (our own run: SB3's zip, which unpickles).
+
+    :param env: the environment to continue training in (``None`` to only predict).
+    :param inference_only: only the policy is needed: load with a one-slot plain replay buffer,
+        since HER's buffer cannot be built without an environment.
+    """
     cls = ALGORITHM_CLASSES[config.algorithm]
-    return cls.load(str(path), env=env, device="cpu")
+    kwargs: dict[str, Any] = {"device": "cpu"}
+    if inference_only and config.off_policy:
+        kwargs["custom_objects"] = {"buffer_size": 1, "replay_buffer_class": None, "replay_buffer_kwargs": {}}
+    return cls.load(str(path), env=env, **kwargs)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 
 from policies.metrics import EpisodeMetrics
@@ -32,6 +33,7 @@ class ExplorationMetricsCallback(BaseCallback):
 
     def _init_callback(self) -> None:
         space = self.training_env.action_space
+        assert isinstance(space, spaces.Box), "exploration metrics need continuous (Box) actions"
         self.metrics = EpisodeMetrics(
             low=np.asarray(space.low, dtype=np.float64), high=np.asarray(space.high, dtype=np.float64)
         )  # type: ignore[attr-defined]
@@ -39,7 +41,7 @@ class ExplorationMetricsCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         assert self.metrics is not None
-        actions = self.locals.get("clipped_actions", self.locals.get("actions"))
+        actions: Any = self.locals.get("clipped_actions", self.locals.get("actions"))
         infos, dones = self.locals["infos"], self.locals["dones"]
         for env_index, info in enumerate(infos):
             self._actions[env_index].append(np.array(actions[env_index], dtype=np.float64))

@@ -50,7 +50,9 @@ def make_training_env(
     :param normalization_stats: saved VecNormalize statistics to start from (resuming a run).
     """
     count = config.env.n_envs if n_envs is None else n_envs
-    vec_cls: type[VecEnv] = SubprocVecEnv if config.env.vec_env == "subproc" and count > 1 else DummyVecEnv
+    vec_cls: type[DummyVecEnv] | type[SubprocVecEnv] = (
+        SubprocVecEnv if config.env.vec_env == "subproc" and count > 1 else DummyVecEnv
+    )
     env = make_vec_env(
         config.env_id,
         n_envs=count,

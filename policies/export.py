@@ -36,7 +36,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from policies.algorithms import ALGORITHM_CLASSES
+from policies.algorithms import ALGORITHM_CLASSES, load_model
 from policies.bundle import (
     BOX_INPUT,
     DEFAULT_ATOL,
@@ -133,13 +133,8 @@ def export_bundle(
 def _load_model(config: TrainConfig, run: RunFolder, env: Any) -> Any:
     if config.algorithm not in ALGORITHM_CLASSES:
         raise BundleError(f"cannot export algorithm '{config.algorithm}'; bundles support {sorted(ALGORITHM_CLASSES)}")
-    algorithm = ALGORITHM_CLASSES[config.algorithm]  # the class training used (held-noise SAC/TQC)
-    kwargs: dict[str, Any] = {"device": "cpu"}
-    if config.off_policy:
-        # Only the policy is needed: a one-slot plain replay buffer (HER's would want the env).
-        kwargs["custom_objects"] = {"buffer_size": 1, "replay_buffer_class": None, "replay_buffer_kwargs": {}}
     try:
-        model = algorithm.load(str(run.model), **kwargs)
+        model = load_model(config, run.model, inference_only=True)  # the class training used
     except (ValueError, KeyError, RuntimeError, EOFError) as error:
         raise BundleError(
             f"{run.model}: cannot load a {config.algorithm} model ({error}); is config.yaml this run's?"
@@ -290,7 +285,10 @@ def _onnx_graph(model: Any, normalizer: Any, names: list[str]) -> bytes:
     policy.set_training_mode(False)
     module = ExportedPolicy(policy, names, normalizer).eval()
     space = model.observation_space
-    shapes = [space[n].shape if isinstance(space, spaces.Dict) else space.shape for n in names]
+    shapes: list[tuple[int, ...]] = [
+        tuple(space[n].shape if isinstance(space, spaces.Dict) else space.shape)  # type: ignore[arg-type]
+        for n in names
+    ]
     example = tuple(torch.zeros((1, *shape), dtype=torch.float32) for shape in shapes)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
@@ -301,7 +299,7 @@ def _onnx_graph(model: Any, normalizer: Any, names: list[str]) -> bytes:
         torch.onnx.export(
             module,
             example,
-            buffer,
+            buffer,  # type: ignore[arg-type]  # torch takes a file object too; its stub says paths only
             input_names=names,
             output_names=[OUTPUT],
             dynamic_axes={**{n: {0: "batch"} for n in names}, OUTPUT: {0: "batch"}},
@@ -319,7 +317,7 @@ def _metadata(config: TrainConfig, run: RunFolder, model: Any, normalizer: Any, 
     space = model.observation_space
     names = _input_names(space)
     boxes = dict(space.spaces) if isinstance(space, spaces.Dict) else {BOX_INPUT: space}
-    action = model.action_space
+    action: spaces.Box = model.action_space
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -329,7 +327,7 @@ def _metadata(config: TrainConfig, run: RunFolder, model: Any, normalizer: Any, 
             "algorithm": config.algorithm,
             "opset": OPSET,
             "deterministic": True,
-            "inputs": [{"name": n, "shape": list(boxes[n].shape), "dtype": "float32"} for n in names],
+            "inputs": [{"name": n, "shape": list(boxes[n].shape or ()), "dtype": "float32"} for n in names],
             "outputs": [{"name": OUTPUT, "shape": list(action.shape), "dtype": "float32"}],
             "batch_axis": 0,
         },

@@ -17,6 +17,7 @@ into a deployable bundle.
 
 from __future__ import annotations
 
+import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,6 @@ import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
-from stable_baselines3.common.monitor import load_results
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
@@ -218,11 +218,17 @@ def _resume_model(config: TrainConfig, env: VecEnv, run: RunFolder, steps: int, 
 
 
 def _training_curve(run: RunFolder) -> dict[str, np.ndarray] | None:
-    try:
-        frame = load_results(str(run.root / "monitor"))
-    except Exception:  # no finished episode yet (LoadMonitorResultsError)
+    """Return per training episode against environment steps, from the Monitor CSV files (SB3's
+    ``load_results`` needs pandas, which nothing else here does)."""
+    episodes = []  # (end time s, length, return) of every environment's episodes
+    for path in sorted((run.root / "monitor").glob("*.monitor.csv")):
+        lines = path.read_text(encoding="utf-8").splitlines()[1:]  # first line: the JSON header
+        episodes += [(float(row["t"]), int(row["l"]), float(row["r"])) for row in csv.DictReader(lines)]
+    if not episodes:
         return None
-    return {"timesteps": np.cumsum(frame.l.values), "return": frame.r.values}
+    episodes.sort()  # interleave the environments by when their episodes ended
+    _, lengths, returns = zip(*episodes, strict=True)
+    return {"timesteps": np.cumsum(lengths), "return": np.asarray(returns)}
 
 
 __all__ = ["ConfigError", "ResumeError", "TrainResult", "resume_run", "train", "train_from_file"]

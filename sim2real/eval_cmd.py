@@ -101,7 +101,7 @@ def _run(path: Path, backend: str | None, explore: bool) -> tuple[Any, Any, Any,
     if backend is not None:
         extra["backend"] = backend
     env = make_single_env(config, **extra)
-    model = load_model(config, run.model)
+    model = load_model(config, run.model, inference_only=True)
     normalization = None
     if run.vecnormalize.is_file():
         normalization = load_normalization(

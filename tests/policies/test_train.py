@@ -191,3 +191,26 @@ def test_cli_train_with_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[
     saved = load_config(out / "config.yaml")
     assert saved.total_timesteps == 120 and saved.hyperparams["learning_starts"] == 50
     assert "next: sim2real export" in capsys.readouterr().out
+
+
+def test_cli_eval_of_a_run_and_its_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from policies.export import export_bundle
+    from sim2real.cli import main
+
+    config = config_from_dict(tiny_config("SAC", {"gsde": {"use_sde": True}}, budget={"total_timesteps": 100}))
+    run = train(config, tmp_path / "run", progress_bar=False, final_evaluation=False).run
+    bundle = export_bundle(run.root)
+    args = ["--episodes", "2", "--video-episodes", "1"]
+    assert main(["eval", str(run.root), "--explore", *args, "--out", str(tmp_path / "explore")]) == 0
+    assert main(["eval", str(run.root), *args, "--out", str(tmp_path / "det")]) == 0
+    assert main(["eval", str(bundle), "--backend", "pybullet", *args, "--out", str(tmp_path / "bundle")]) == 0
+    explore, det, onnx = (
+        yaml.safe_load((tmp_path / d / "eval.yaml").read_text()) for d in ("explore", "det", "bundle")
+    )
+    assert (explore["mode"], det["mode"], onnx["backend"]) == ("exploratory", "deterministic", "pybullet")
+    assert len(det["per_episode"]) == 2 and (tmp_path / "det" / "eval.mp4").stat().st_size > 1000
+    # Exploration moves the arm differently from the mean policy on the same seeds.
+    assert explore["per_episode"] != det["per_episode"] or explore["continuity_cost"] != det["continuity_cost"]
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "neither a run folder" in capsys.readouterr().err
