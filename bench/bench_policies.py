@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # Both reach 95% success by about 6k steps; the continuity costs compare the same 10k steps.
 REACH_STEPS = 10_000
-EXPLORE_STEPS = 50_000
+EXPLORE_STEPS = 150_000
 EXPLORE_SEEDS = (0, 1, 2)
 PUSH_STEPS = 20_000
 TRANSFER_EPISODES = 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,38 @@ class ExplorationMetricsCallback(BaseCallback):
         if self.metrics.coverages:
             result["coverage_last"] = float(np.mean(self.metrics.coverages[-LOG_WINDOW:]))
         return result
+
+
+class ProgressLineCallback(BaseCallback):
+    """Prints one line every ``every`` environment steps (for logs and pipes, where a progress
+    bar does not render): steps, speed, and the recent training success or coverage.
+
+    :param every: environment steps between lines. :param total: the run's budget.
+    :param metrics: the run's exploration callback (for success and coverage), or ``None``.
+    """
+
+    def __init__(self, every: int, total: int, metrics: ExplorationMetricsCallback | None = None) -> None:
+        super().__init__()
+        self.every, self.total, self.exploration = every, total, metrics
+        self._next = every
+        self._started = 0.0
+
+    def _on_training_start(self) -> None:
+        self._started = time.perf_counter()
+        self._next = self.num_timesteps + self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.every
+            elapsed = time.perf_counter() - self._started
+            line = f"  step {self.num_timesteps}/{self.total}, {elapsed:.0f} s"
+            found = self.exploration.metrics if self.exploration is not None else None
+            if found is not None and found.successes:
+                line += f", training success {100 * np.mean(found.successes[-LOG_WINDOW:]):.0f}%"
+            if found is not None and found.coverages:
+                line += f", coverage {np.mean(found.coverages[-LOG_WINDOW:]):.3f}"
+            print(line, flush=True)
+        return True
 
 
 class RunCheckpointCallback(CheckpointCallback):

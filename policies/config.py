@@ -318,8 +318,13 @@ def _validate(config: TrainConfig, source: str) -> None:
             "put gSDE settings under exploration.gsde and leave env/policy/seed/buffers to their own keys"
         )
     policy_kwargs = config.hyperparams.get("policy_kwargs", {})
-    if isinstance(policy_kwargs, Mapping) and {"log_std_init", "full_std", "use_expln"} & set(policy_kwargs):
-        raise ConfigError(f"{source}: put log_std_init/full_std/use_expln under exploration.gsde, not policy_kwargs")
+    gsde_keys = {"log_std_init", "full_std", "use_expln"} & set(
+        policy_kwargs if isinstance(policy_kwargs, Mapping) else {}
+    )
+    if gsde_keys and config.gsde.use_sde:
+        raise ConfigError(
+            f"{source}: hyperparams.policy_kwargs.{sorted(gsde_keys)[0]} conflicts with exploration.gsde; set it there"
+        )
     if config.her is not None:
         if not config.off_policy:
             raise ConfigError(f"{source}: her needs an off-policy algorithm (SAC or TQC), not {config.algorithm}")

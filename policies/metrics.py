@@ -21,7 +21,7 @@ def continuity_cost(actions: ArrayLike, low: ArrayLike, high: ArrayLike) -> floa
     :param actions: the executed actions in time order, shape ``(steps, action_size)``.
     :param low: lower bounds of the action space. :param high: upper bounds.
     :returns: ``100 * mean(((a_t - a_{t-1}) / (high - low))^2)``; 0 for fewer than two actions.
-        White noise uniform over the whole range scores about 33; a constant action 0.
+        Uniform white noise over the whole range scores 100/6, about 16.7; a constant action 0.
     """
     values = np.asarray(actions, dtype=np.float64)
     if values.ndim != 2 or len(values) < 2:

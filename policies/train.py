@@ -32,7 +32,13 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from policies.algorithms import build_model, load_model
-from policies.callbacks import ExplorationMetricsCallback, RunCheckpointCallback, curiosity_path, latest_checkpoint
+from policies.callbacks import (
+    ExplorationMetricsCallback,
+    ProgressLineCallback,
+    RunCheckpointCallback,
+    curiosity_path,
+    latest_checkpoint,
+)
 from policies.config import ConfigError, TrainConfig, load_config, save_config
 from policies.environments import make_single_env, make_training_env
 from policies.evaluate import evaluate_policy, model_policy
@@ -67,6 +73,7 @@ def train(
     progress_bar: bool = True,
     final_evaluation: bool = True,
     torch_threads: int | None = None,
+    progress_lines: int = 0,
     verbose: int = 0,
 ) -> TrainResult:
     """Train ``config`` into ``run_dir`` (see the module docstring for the steps).
@@ -76,6 +83,8 @@ def train(
     :param final_evaluation: evaluate the final policy (``eval.episodes`` episodes, video,
         learning curve) after training.
     :param torch_threads: torch's intra-op threads (``None`` keeps torch's default).
+    :param progress_lines: print a progress line every this many steps (0: none; for logs,
+        where the progress bar does not render).
     :param verbose: SB3 verbosity (0 quiet, 1 training logs).
     """
     if torch_threads is not None:
@@ -108,6 +117,8 @@ def train(
         callbacks.append(curiosity)
     exploration = ExplorationMetricsCallback()
     callbacks.append(exploration)
+    if progress_lines > 0:
+        callbacks.append(ProgressLineCallback(progress_lines, config.total_timesteps, exploration))
     per_env = config.env.n_envs
     if config.eval.freq > 0:
         callbacks.append(

@@ -74,7 +74,7 @@ def train_export_run(run_dir: Path) -> list[str]:
 
     overrides = {"budget.total_timesteps": DEMO_TRAIN_STEPS, "eval.freq": 1000, "eval.episodes": 10}
     config = load_config("arm_reach_sac_gsde", {**overrides, "checkpoint.freq": 0})
-    result = train(config, run_dir, progress_bar=False)
+    result = train(config, run_dir, progress_bar=False, progress_lines=2000)
     bundle = export_bundle(run_dir)
     transfer = run_bundle(bundle, backend="pybullet", episodes=10, seed=1000, video=run_dir / "pybullet.mp4")
     return [

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
             run_dir,
             resume=args.resume is not None,
             progress_bar=not args.no_progress,
+            # Without the bar (logs, pipes), a line every 5% of the budget.
+            progress_lines=max(config.total_timesteps // 20, 1) if args.no_progress else 0,
             torch_threads=args.threads,
             verbose=1 if args.verbose else 0,
         )

@@ -155,6 +155,10 @@ def test_shipped_configs_build(path: Path) -> None:
         ({"algorithm": "PPO", "her": {"n_sampled_goal": 4}}, "her needs an off-policy algorithm"),
         ({"env": {"task": "BaseExplore"}, "her": {}}, "her needs a goal-conditioned task"),
         ({"hyperparams": {"use_sde": True}}, "exploration.gsde"),
+        (
+            {"hyperparams": {"policy_kwargs": {"log_std_init": -1}}, "exploration": {"gsde": {"use_sde": True}}},
+            "conflicts with exploration.gsde",
+        ),
         ({"exploration": {"gsde": {"use_sde": True, "full_std": False}}}, "always uses full_std"),
         ({"exploration": {"curiosity": {"method": "count"}}}, "'rnd' or 'icm'"),
         ({"env": {"task": "ArmReach", "n_env": 2}}, "unknown key 'env.n_env'"),
@@ -190,7 +194,9 @@ def test_cli_train_with_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert status == 0
     saved = load_config(out / "config.yaml")
     assert saved.total_timesteps == 120 and saved.hyperparams["learning_starts"] == 50
-    assert "next: sim2real export" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "next: sim2real export" in out_text
+    assert "  step 60/120," in out_text  # --no-progress prints a line every 5% of the budget
 
 
 def test_cli_eval_of_a_run_and_its_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
