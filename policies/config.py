@@ -79,6 +79,8 @@ class CuriosityConfig:
     :param weight: intrinsic reward weight added to the extrinsic reward (after normalization).
     :param keys: for ``Dict`` observations, the keys the bonus sees (``None``: every key but
         ``desired_goal``, which HER relabels).
+    :param indices: the elements of the (flattened) observation the bonus sees (``None``: all),
+        e.g. to leave out velocities, whose novelty a policy can make by itself.
     :param learning_rate: of the curiosity networks.
     :param embedding_dim: size of the RND target output / ICM feature embedding.
     :param hidden_size: width of the curiosity networks' hidden layers.
@@ -91,6 +93,7 @@ class CuriosityConfig:
     bonus: str = "global"
     weight: float = 0.1
     keys: list[str] | None = None
+    indices: list[int] | None = None
     learning_rate: float = 1e-4
     embedding_dim: int = 64
     hidden_size: int = 128

@@ -154,10 +154,21 @@ class Curiosity:
         self.config = config
         self.keys = observation_keys(observation_space, config.keys)
         if self.keys is None:
-            self.observation_dim = spaces.flatdim(observation_space)
+            self._flat_dim = spaces.flatdim(observation_space)
         else:
             assert isinstance(observation_space, spaces.Dict)
-            self.observation_dim = sum(spaces.flatdim(observation_space.spaces[key]) for key in self.keys)
+            self._flat_dim = sum(spaces.flatdim(observation_space.spaces[key]) for key in self.keys)
+        self.indices: NDArray[np.int64] | None = None
+        if config.indices is not None:
+            self.indices = np.asarray(config.indices, dtype=np.int64)
+            inside = np.all((self.indices >= 0) & (self.indices < self._flat_dim))
+            # Fewer than all elements, so a selected batch is never mistaken for a whole one.
+            if self.indices.ndim != 1 or not 0 < len(self.indices) < self._flat_dim or not inside:
+                raise CuriosityError(
+                    f"curiosity.indices {config.indices} must be some (not all) element indices in "
+                    f"0..{self._flat_dim - 1} of the (flattened) observation; use null for all"
+                )
+        self.observation_dim = self._flat_dim if self.indices is None else len(self.indices)
         if config.method == "icm" and not isinstance(action_space, spaces.Box):
             raise CuriosityError(
                 f"curiosity method 'icm' needs a Box action space, got {action_space}; use method 'rnd'"
@@ -181,13 +192,20 @@ class Curiosity:
 
     def flatten(self, obs: ObservationBatch) -> NDArray[np.float32]:
         """The observation batch as ``(N, observation_dim)`` float32 (Dict: the keys, concatenated
-        in sorted order). An array is taken as already flattened, also for Dict spaces."""
+        in sorted order; then the configured ``indices``). An array is taken as already
+        flattened (all keys), also for Dict spaces, or as flattened and selected when its size
+        is the number of ``indices``."""
         if not isinstance(obs, Mapping):
-            return _numpy(obs).reshape(-1, self.observation_dim)
-        if self.keys is None:
+            array = _numpy(obs)
+            if self.indices is not None and array.shape[-1] == self.observation_dim:
+                return array.reshape(-1, self.observation_dim)  # flattened and selected already
+            flat = array.reshape(-1, self._flat_dim)
+        elif self.keys is None:
             raise CuriosityError("a Dict observation batch was given for a Box observation space")
-        parts = [_numpy(obs[key]) for key in self.keys]
-        return np.concatenate([part.reshape(len(part), -1) for part in parts], axis=1)
+        else:
+            parts = [_numpy(obs[key]) for key in self.keys]
+            flat = np.concatenate([part.reshape(len(part), -1) for part in parts], axis=1)
+        return flat if self.indices is None else flat[:, self.indices]
 
     def normalize(self, flat_obs: NDArray[Any]) -> NDArray[np.float32]:
         """Flattened observations normalized by the running statistics and clipped to [-5, 5]."""

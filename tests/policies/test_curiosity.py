@@ -250,3 +250,20 @@ def test_sac_her_on_arm_reach_learns_with_curiosity_and_logs_it(tmp_path: Path) 
     model.load_replay_buffer(tmp_path / "her.pkl")
     assert type(model.replay_buffer) is HerReplayBuffer and model.replay_buffer.env is model.env
     np.testing.assert_array_equal(model.replay_buffer.curiosity_episodic, episodic)
+
+
+def test_indices_limit_what_the_bonus_sees() -> None:
+    obs, actions, next_obs, env = random_transitions(EXPLORE, 32)
+    pose = [26, 27, 28, 29]  # BaseExplore: 24 scan sectors, 2 velocities, then the odometry pose
+    curiosity = make_curiosity(CuriosityConfig(method="rnd", indices=pose), env.observation_space, env.action_space)
+    curiosity.update_observation_statistics(next_obs)
+    changed = next_obs.copy()
+    changed[:, :26] = np.flip(changed[:, :26], axis=0)  # other scans and velocities, same poses
+    assert np.array_equal(curiosity.bonus(obs, actions, next_obs), curiosity.bonus(obs, actions, changed))
+    changed[:, 26] += 0.5
+    assert not np.allclose(curiosity.bonus(obs, actions, next_obs), curiosity.bonus(obs, actions, changed))
+    assert curiosity.flatten(next_obs).shape == (32, 4)
+    assert np.array_equal(curiosity.flatten(curiosity.flatten(next_obs)), next_obs[:, pose])
+    for bad in ([30], list(range(30)), []):
+        with pytest.raises(CuriosityError, match="curiosity.indices"):
+            make_curiosity(CuriosityConfig(indices=bad), env.observation_space, env.action_space)
