@@ -126,7 +126,18 @@ class RunCheckpointCallback(CheckpointCallback):
 
 
 def curiosity_path(checkpoints: Path, steps: int) -> Path:
+    """The curiosity state saved with the checkpoint of ``steps``."""
     return checkpoints / f"curiosity_{steps}_steps.pt"
+
+
+def vecnormalize_path(checkpoints: Path, steps: int) -> Path:
+    """The VecNormalize statistics SB3's CheckpointCallback saves with the checkpoint of ``steps``."""
+    return checkpoints / f"model_vecnormalize_{steps}_steps.pkl"
+
+
+def replay_buffer_path(checkpoints: Path, steps: int) -> Path:
+    """The replay buffer SB3's CheckpointCallback saves with the checkpoint of ``steps``."""
+    return checkpoints / f"model_replay_buffer_{steps}_steps.pkl"
 
 
 def latest_checkpoint(checkpoints: Path) -> tuple[int, Path] | None:

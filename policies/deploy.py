@@ -263,7 +263,9 @@ def run_bundle(
     spec = robot_spec(robot, bundle_path)
     bundle = load_bundle(bundle_path, spec)
     task = bundle.make_task(spec)
-    dynamics = _randomization(randomization, spec)
+    from sim.randomization import as_randomization
+
+    dynamics = as_randomization(randomization, spec)
     rng = np.random.default_rng(seed)
     low, high = task.action_space.low.astype(np.float64), task.action_space.high.astype(np.float64)
     metrics = EpisodeMetrics(low=low, high=high)
@@ -335,16 +337,6 @@ def robot_spec(robot: RobotSpec | str | Path | None, bundle_path: str | Path) ->
         f"bundle {bundle_path}: robot '{contract.get('name')}' is not shipped and {contract.get('source')} is gone; "
         "give the robot YAML explicitly"
     )
-
-
-def _randomization(config: Mapping[str, Any] | str | Path | None, spec: RobotSpec) -> Any:
-    if config is None:
-        return None
-    from sim.randomization import DomainRandomization
-
-    if isinstance(config, Mapping):
-        return DomainRandomization.from_dict(dict(config), spec)
-    return DomainRandomization.from_yaml(config, spec)
 
 
 def _video_writer(path: str | Path | None, fps: float) -> Any:

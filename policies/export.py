@@ -55,7 +55,8 @@ from policies.bundle import (
     space_layout,
 )
 from policies.config import TrainConfig, load_config
-from policies.environments import make_single_env
+from policies.environments import load_normalization, make_single_env
+from policies.evaluate import model_policy
 from policies.run_folder import RunFolder
 
 #: ONNX operator set of the exported graph (onnxruntime 1.17+ runs it).
@@ -157,8 +158,8 @@ def _load_normalization(config: TrainConfig, run: RunFolder, env: Any) -> Any:
         return None
     if not run.vecnormalize.is_file():
         raise BundleError(f"{run.vecnormalize} not found, but the config normalizes observations; train to the end")
-    normalizer = VecNormalize.load(str(run.vecnormalize), DummyVecEnv([lambda: env]))
-    normalizer.training = False
+    normalizer = load_normalization(run.vecnormalize, DummyVecEnv([lambda: env]), training=False)
+    assert isinstance(normalizer, VecNormalize)
     return normalizer if normalizer.norm_obs else None
 
 
@@ -205,9 +206,7 @@ def _stack(rows: list[Any]) -> Any:
 
 def _sb3_actions(model: Any, normalizer: Any, observations: Any) -> NDArray[np.float64]:
     """What SB3 does at evaluation: normalize, then ``predict(deterministic=True)``, batched."""
-    inputs = normalizer.normalize_obs(observations) if normalizer is not None else observations
-    actions, _ = model.predict(inputs, deterministic=True)
-    return np.asarray(actions, dtype=np.float64)
+    return np.asarray(model_policy(model, normalizer, deterministic=True)(observations), dtype=np.float64)
 
 
 def _check_parity(

@@ -38,6 +38,8 @@ from policies.callbacks import (
     RunCheckpointCallback,
     curiosity_path,
     latest_checkpoint,
+    replay_buffer_path,
+    vecnormalize_path,
 )
 from policies.config import ConfigError, TrainConfig, load_config, save_config
 from policies.environments import make_single_env, make_training_env
@@ -95,9 +97,8 @@ def train(
     save_config(config, run.config)
 
     # Environments: the learner's (statistics updated) and the evaluator's (synchronised from it).
-    stats = None if checkpoint is None else checkpoint[1].with_name(f"model_vecnormalize_{checkpoint[0]}_steps.pkl")
+    stats = None if checkpoint is None else vecnormalize_path(run.checkpoints, checkpoint[0])
     env = make_training_env(config, monitor_dir=run.root / "monitor", normalization_stats=stats)
-    eval_env = make_training_env(config, n_envs=1, seed=config.seed + 10_000, training=False)
 
     # The learner: fresh, or the newest checkpoint with its replay buffer.
     if checkpoint is None:
@@ -120,7 +121,9 @@ def train(
     if progress_lines > 0:
         callbacks.append(ProgressLineCallback(progress_lines, config.total_timesteps, exploration))
     per_env = config.env.n_envs
+    eval_env = None
     if config.eval.freq > 0:
+        eval_env = make_training_env(config, n_envs=1, seed=config.seed + 10_000, training=False)
         callbacks.append(
             EvalCallback(
                 eval_env,
@@ -173,7 +176,8 @@ def train(
         plot_learning_curve(run.evaluations, run.learning_curve, title=config.name, training=_training_curve(run))
     run.metrics.write_text(yaml.safe_dump(yaml_ready(metrics), sort_keys=False), encoding="utf-8")
     env.close()
-    eval_env.close()
+    if eval_env is not None:
+        eval_env.close()
     return TrainResult(run=run, model=model, metrics=metrics)
 
 
@@ -222,7 +226,7 @@ def _checkpoint_to_resume(run: RunFolder) -> tuple[int, Path]:
 def _resume_model(config: TrainConfig, env: VecEnv, run: RunFolder, steps: int, path: Path) -> BaseAlgorithm:
     model = load_model(config, path, env)
     model.tensorboard_log = str(run.tensorboard)
-    buffer = run.checkpoints / f"model_replay_buffer_{steps}_steps.pkl"
+    buffer = replay_buffer_path(run.checkpoints, steps)
     if isinstance(model, OffPolicyAlgorithm) and buffer.is_file():
         model.load_replay_buffer(str(buffer))
     return model

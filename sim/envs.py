@@ -105,7 +105,9 @@ class SimEnv(gymnasium.Env[Observation, NDArray[Any]]):
         self.metadata = {**type(self).metadata, "render_fps": self.task.policy_rate_hz}
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
-        self.randomization = _randomization(randomization, self.robot_spec)
+        from sim.randomization import as_randomization
+
+        self.randomization = as_randomization(randomization, self.robot_spec)
         self._robot: SafeRobot | None = None
         self._sim: Any = None
         self._state: RobotState | None = None
@@ -268,23 +270,6 @@ def _init_parameters(task_class: type[Task]) -> tuple[str, ...]:
 
 def _robot_spec(robot: str | Path | RobotSpec) -> RobotSpec:
     return robot if isinstance(robot, RobotSpec) else RobotSpec.from_yaml(robot_yaml(robot))
-
-
-def _randomization(config: Any, spec: RobotSpec) -> Any:
-    """A ``DomainRandomization`` from a mapping, a YAML path or a built one; ``None`` stays ``None``."""
-    if config is None:
-        return None
-    from sim.randomization import DomainRandomization
-
-    if isinstance(config, DomainRandomization):
-        return config
-    if isinstance(config, Mapping):
-        return DomainRandomization.from_dict(dict(config), spec)
-    if isinstance(config, str | Path):
-        return DomainRandomization.from_yaml(config, spec)
-    raise TypeError(
-        f"randomization must be a mapping, a YAML path or a DomainRandomization, got {type(config).__name__}"
-    )
 
 
 register_envs()

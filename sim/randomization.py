@@ -304,6 +304,23 @@ class DomainRandomization:
         return DynamicsParams(**changes)
 
 
+def as_randomization(config: Any, spec: RobotSpec) -> DomainRandomization | None:
+    """A :class:`DomainRandomization` from a config mapping, a YAML path or a built one, for
+    ``spec``; ``None`` stays ``None`` (the nominal robot).
+
+    :raises TypeError: ``config`` is none of those.
+    """
+    if config is None or isinstance(config, DomainRandomization):
+        return config
+    if isinstance(config, Mapping):
+        return DomainRandomization.from_dict(dict(config), spec)
+    if isinstance(config, str | Path):
+        return DomainRandomization.from_yaml(config, spec)
+    raise TypeError(
+        f"randomization must be a mapping, a YAML path or a DomainRandomization, got {type(config).__name__}"
+    )
+
+
 def _apply_calibration(fields_: dict[str, Any], calibration: Calibration, sigmas: float, spec: RobotSpec) -> None:
     """Replace the configured ranges of every fitted parameter by value ± sigmas * std."""
     for key, estimates in calibration.joint_parameters.items():
