@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(PY) -m sim2real demo --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # Each bench/bench_*.py is a standalone script; the first one that fails stops the run.
 bench: $(STAMP)

@@ -81,8 +81,13 @@ setup(
         "hardware": ["py.typed"],
         "policies": ["configs/*.yaml"],
     },
-    # ROS 2 YAML launch files, where `ros2 launch` and `sim2real launch` look for them.
-    data_files=[("share/sim2real/launch", sorted(glob("launch/*.yaml")))],
+    # The ROS package's share folder and ament index entry (as colcon installs them), so that
+    # $(find-pkg-share sim2real_ros) finds the launch files in a (non-editable) pip install too.
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["ros_ws/src/sim2real_ros/resource/sim2real_ros"]),
+        ("share/sim2real_ros", ["ros_ws/src/sim2real_ros/package.xml"]),
+        ("share/sim2real_ros/launch", sorted(glob("launch/*.launch.yaml"))),
+    ],
     # Core: what `hardware` needs on a robot computer; everything else is an extra.
     install_requires=["numpy", "PyYAML"],
     extras_require=EXTRAS,

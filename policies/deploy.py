@@ -113,6 +113,14 @@ class PolicyRunner:
         self._command = None
         return state
 
+    def restart_task(self) -> None:
+        """Begin a new episode of the task from the current state (e.g. a new goal) while the
+        robot may be moving: the safety layer keeps its memory, so motion stays within the
+        rate limits; the next tick acts."""
+        self.task.begin(self.robot.read())
+        self._period = 0
+        self._command = None
+
     def tick(self, objects: Mapping[str, Any] | None = None) -> Tick:
         """One control period: read; act if due; write the command through the safety layer.
 

@@ -64,6 +64,9 @@ COMMANDS: dict[str, Command] = {
         "sim2real.eval_cmd", "evaluate a training run or a bundle: success, return, continuity cost, video"
     ),
     "export": Command("sim2real.export_cmd", "export a training run to a deployable policy bundle (ONNX + contract)"),
+    "launch": Command(
+        "sim2real.launch_cmd", "run a ROS 2 YAML launch file where only the ROS 2 pip wheels exist (no ros2 launch)"
+    ),
     "run": Command("sim2real.run_cmd", "run a policy bundle on a simulated robot through the deployment loop"),
     "robot": Command("sim2real.robot_cmd", "check a robot description (URDF + YAML) in both simulators"),
     "rollout": Command(

@@ -16,7 +16,9 @@ Rewards:
 
 - ``BaseNavigate`` (sparse, the Fetch convention): -1 per step, 0 on the step that arrives within
   ``goal_tolerance_m`` of the goal (odometry distance), which ends the episode; so the return is
-  minus the steps taken. Optional ``collision_penalty`` is subtracted on steps where the nearest
+  minus the steps taken. ``reward_type="dense"``: minus the odometry distance to the goal, m,
+  per step (0 on arrival), which learns in a few thousand steps where the goal is in sight.
+  Optional ``collision_penalty`` is subtracted on steps where the nearest
   laser return is closer than ``collision_distance_m`` (off by default).
 - ``BaseExplore``: none (``reward_type="none"``, 0, the default) or ``"sparse"``: +1 the first
   time the base enters a square of the odometry grid (``cell_size_m``; computed from odometry, so
@@ -135,6 +137,7 @@ class BaseNavigate(_MazeTask):
     :param scan_sectors: laser sectors in the observation (min-pooled).
     :param goal_tolerance_m: success radius, m (odometry distance to the goal).
     :param min_path_cells: least number of moves from the start cell to the goal cell.
+    :param reward_type: ``"sparse"`` (-1 per step, 0 on arrival) or ``"dense"`` (minus the distance, m).
     :param collision_penalty: subtracted from the reward on near-collision steps (>= 0; 0 = off).
     :param collision_distance_m: a laser return closer than this counts as a near collision, m.
     :param random_start: start in a random cell (else cell (0, 0)).
@@ -154,6 +157,7 @@ class BaseNavigate(_MazeTask):
         scan_sectors: int = 24,
         goal_tolerance_m: float = 0.15,
         min_path_cells: int = 2,
+        reward_type: str = "sparse",
         collision_penalty: float = 0.0,
         collision_distance_m: float = 0.16,
         random_start: bool = True,
@@ -175,6 +179,9 @@ class BaseNavigate(_MazeTask):
             )
         self.goal_tolerance_m = float(goal_tolerance_m)
         self.min_path_cells = int(min_path_cells)
+        if reward_type not in ("sparse", "dense"):
+            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
+        self.reward_type = reward_type
         self.collision_penalty = float(collision_penalty)
         self.collision_distance_m = float(collision_distance_m)
         self.random_start = random_start
@@ -224,7 +231,8 @@ class BaseNavigate(_MazeTask):
         success = distance <= self.goal_tolerance_m
         nearest = self.laser.range_max_m * float(np.min(scan_features(self.laser, state, 1)))
         collision = nearest < self.collision_distance_m
-        terms = {"success": 0.0 if success else -1.0, "collision": -self.collision_penalty if collision else 0.0}
+        progress = -distance if self.reward_type == "dense" else -1.0
+        terms = {"success": 0.0 if success else progress, "collision": -self.collision_penalty if collision else 0.0}
         info = {"is_success": success, "goal_distance_m": distance, "collision": collision, "reward_terms": terms}
         return Outcome(reward=sum(terms.values()), terminated=success, info=info)
 

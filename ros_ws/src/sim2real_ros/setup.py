@@ -4,6 +4,8 @@ pip users do not need this file: the repository's own setup.py installs the same
 package together with the rest of sim2real.
 """
 
+from glob import glob
+
 from setuptools import setup
 
 PACKAGE = "sim2real_ros"
@@ -16,6 +18,8 @@ setup(
         # ament's package index: how `ros2 pkg` and launch find this package.
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        # launch -> ../../../launch: the repository's launch files, for `ros2 launch sim2real_ros ...`.
+        (f"share/{PACKAGE}/launch", sorted(glob("launch/*.launch.yaml"))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -23,6 +27,11 @@ setup(
     maintainer_email="sim2real@example.com",
     description="sim2real on ROS 2: the ROS Robot implementation and the policy, sim, recorder and player nodes",
     license="Apache-2.0",
-    # Node executables (policy, sim, recorder, player) are added here as they are written.
-    entry_points={"console_scripts": []},
+    # The nodes, where `ros2 run sim2real_ros NODE` (and `sim2real launch`) find them.
+    entry_points={
+        "console_scripts": [
+            "policy_node = sim2real_ros.policy_node:main",
+            "sim_node = sim2real_ros.sim_node:main",
+        ]
+    },
 )
