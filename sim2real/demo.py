@@ -11,6 +11,8 @@
 4. A policy, end to end: SAC with gSDE learns ArmReach in MuJoCo (``sim2real train``), is
    exported to an ONNX bundle (``sim2real export``) and runs in PyBullet through the deployment
    loop (``sim2real run``): learning curve, evaluation video, and the sim-to-sim success rate.
+5. The same bundle on ROS 2 (``sim2real launch sim_arm``): the policy node drives the simulated
+   UR5e's driver topics to three targets sent on the goal topic (``sim2real.demo_ros``).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def panda_yaml(out: Path) -> Path | None:
     return path
 
 
-def train_export_run(run_dir: Path) -> list[str]:
+def train_export_run(run_dir: Path) -> tuple[Path, list[str]]:
     """Part 4: a short gSDE training in MuJoCo, the bundle, and that bundle in PyBullet."""
     from policies.config import load_config
     from policies.deploy import run_bundle
@@ -77,7 +79,7 @@ def train_export_run(run_dir: Path) -> list[str]:
     result = train(config, run_dir, progress_bar=False, progress_lines=2000)
     bundle = export_bundle(run_dir)
     transfer = run_bundle(bundle, backend="pybullet", episodes=10, seed=1000, video=run_dir / "pybullet.mp4")
-    return [
+    return bundle, [
         summary_lines(result.metrics),
         f"  bundle: {bundle} (ONNX; reproduces SB3's actions to 1e-5)",
         f"  the bundle in PyBullet (trained in MuJoCo): success {100 * transfer['success_rate']:.0f}% over "
@@ -86,16 +88,17 @@ def train_export_run(run_dir: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the four parts of the demo and print where the pictures are."""
+    """Run the five parts of the demo and print where the pictures are."""
     from robots import available, randomization_yaml, robot_yaml
     from sim.parity import kinematic_parity
     from sim2real import rollout_cmd
+    from sim2real.demo_ros import run_ros_demo
     from sim2real.demo_safety import run_demo
     from sim2real.robot_cmd import render_robot
 
     out: Path = args.out
     start = time.monotonic()
-    print(f"[1/4] robot descriptions in MuJoCo and PyBullet -> {out}/")
+    print(f"[1/5] robot descriptions in MuJoCo and PyBullet -> {out}/")
     paths = [robot_yaml(name) for name in available()]
     panda = panda_yaml(out)
     if panda is not None:
@@ -109,11 +112,11 @@ def run(args: argparse.Namespace) -> int:
             f"FK agrees to {parity.position_error_m:.1e} m / {parity.angle_error_rad:.1e} rad; {picture}"
         )
 
-    print("[2/4] the safety layer driving the simulated UR5e (NaN burst, stale state, e-stop)")
+    print("[2/5] the safety layer driving the simulated UR5e (NaN burst, stale state, e-stop)")
     for line in run_demo(RobotSpec.from_yaml(robot_yaml("ur5e")), out):
         print(line)
 
-    print("[3/4] Gymnasium environments on both simulators (sim2real rollout)")
+    print("[3/5] Gymnasium environments on both simulators (sim2real rollout)")
     rollouts = [
         ["ArmReach", "--policy", "scripted", "--backend", "mujoco", "--out", str(out / "arm_reach_mujoco")],
         ["ArmReach", "--policy", "scripted", "--backend", "pybullet", "--out", str(out / "arm_reach_pybullet")],
@@ -125,8 +128,13 @@ def run(args: argparse.Namespace) -> int:
     for argv in rollouts:
         rollout_cmd.run(parser.parse_args(["rollout", *argv]))
 
-    print(f"[4/4] train ArmReach with SAC + gSDE ({DEMO_TRAIN_STEPS} steps), export, run the bundle in PyBullet")
-    for line in train_export_run(out / "arm_reach_policy"):
+    print(f"[4/5] train ArmReach with SAC + gSDE ({DEMO_TRAIN_STEPS} steps), export, run the bundle in PyBullet")
+    bundle, lines = train_export_run(out / "arm_reach_policy")
+    for line in lines:
+        print(line)
+
+    print("[5/5] the bundle on ROS 2: sim2real launch sim_arm (sim_node + policy_node), goals over the goal topic")
+    for line in run_ros_demo(bundle, out / "ros_sim_arm"):
         print(line)
     print(f"done in {time.monotonic() - start:.0f} s")
     return 0

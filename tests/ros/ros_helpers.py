@@ -4,7 +4,8 @@
   (nothing global, so tests never share ROS state);
 - :func:`spin_until`, :func:`spin_for`: bounded waits (never sleep);
 - :class:`Collector`: every message of a topic with its arrival time;
-- :func:`start_node`, :func:`stop_process`: a node as ``python -m MODULE --ros-args ...``.
+- :func:`start_node`, :func:`stop_process`: a node as ``python -m MODULE --ros-args ...``;
+- :func:`robot_variant`: a shipped robot's YAML with its ``ros`` section changed.
 
 The ROS domain comes from ``ROS_DOMAIN_ID`` in the environment, which ``tests/conftest.py``
 sets per test; the subprocesses inherit it.
@@ -20,14 +21,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import rclpy
+import yaml
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+import robots
 from sim2real_ros.qos import STATE_SUBSCRIPTION
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -150,3 +154,14 @@ def stop_process(
         process.kill()
         output, _ = process.communicate()
     return int(process.returncode), output or ""
+
+
+def robot_variant(tmp_path: Path, robot: str, ros: Mapping[str, Any]) -> Path:
+    """A shipped robot's YAML with its ``ros`` section updated by ``ros``, the URDF named by
+    absolute path, written to ``tmp_path``."""
+    data = yaml.safe_load(robots.robot_yaml(robot).read_text())
+    data["urdf"] = str(robots.ROBOTS_DIR / data["urdf"])
+    data["ros"] = {**data["ros"], **ros}
+    path = tmp_path / f"{robot}_variant.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry as OdometryMsg
 from sensor_msgs.msg import JointState
@@ -25,19 +24,10 @@ from hardware.state import LaserScan
 from sim2real_ros.conversions import from_time, joint_state_msg, odometry_msg, scan_msg
 from sim2real_ros.qos import COMMAND, STATE_PUBLISHER
 from sim2real_ros.ros2_robot import RobotNotReadyError, Ros2Robot
-from tests.ros.ros_helpers import Collector, ros_context, spin_until
+from tests.ros.ros_helpers import Collector, robot_variant, ros_context, spin_until
 
 UR5E = RobotSpec.from_yaml(robots.robot_yaml("ur5e"))
 BURGER = RobotSpec.from_yaml(robots.robot_yaml("burger"))
-
-
-def variant(tmp_path: Path, robot: str, ros: dict[str, Any]) -> RobotSpec:
-    data = yaml.safe_load(robots.robot_yaml(robot).read_text())
-    data["urdf"] = str(robots.ROBOTS_DIR / data["urdf"])
-    data["ros"] = {**data["ros"], **ros}
-    path = tmp_path / f"{robot}_variant.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return RobotSpec.from_yaml(path)
 
 
 def deliver(executor: Any, publisher: Any, msg: Any, arrived: Any) -> None:
@@ -83,7 +73,9 @@ def test_arm_state_is_mapped_by_joint_name_and_commands_reach_the_trajectory_con
 
 
 def test_forward_controller_gets_values_in_spec_order(tmp_path: Path) -> None:
-    spec = variant(tmp_path, "ur5e", {"controller": "forward_position_controller", "command_type": "forward"})
+    spec = RobotSpec.from_yaml(
+        robot_variant(tmp_path, "ur5e", {"controller": "forward_position_controller", "command_type": "forward"})
+    )
     with ros_context() as (_, node, executor):
         robot = Ros2Robot(spec, node)
         commands = Collector(node, Float64MultiArray, "/forward_position_controller/commands", COMMAND)
@@ -94,7 +86,7 @@ def test_forward_controller_gets_values_in_spec_order(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stamped", [True, False])
 def test_base_reads_odometry_and_scan_and_writes_cmd_vel(tmp_path: Path, stamped: bool) -> None:
-    spec = variant(tmp_path, "burger", {"cmd_vel_stamped": stamped})
+    spec = RobotSpec.from_yaml(robot_variant(tmp_path, "burger", {"cmd_vel_stamped": stamped}))
     laser = spec.sensors.laser
     assert laser is not None
     now = [5 * 10**9]

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
@@ -25,21 +24,19 @@ import robots
 from hardware.spec import RobotSpec
 from sim2real_ros.conversions import array_msg, from_time, trajectory_msg, twist_msg
 from sim2real_ros.qos import COMMAND
-from tests.ros.ros_helpers import Collector, ros_context, spin_for, spin_until, start_node, stop_process
+from tests.ros.ros_helpers import (
+    Collector,
+    robot_variant,
+    ros_context,
+    spin_for,
+    spin_until,
+    start_node,
+    stop_process,
+)
 
 MODULE = "sim2real_ros.sim_node"
 UR5E = RobotSpec.from_yaml(robots.robot_yaml("ur5e"))
 START_TIMEOUT_S = 20.0  # a cold start under a loaded test run; normally about 1 s
-
-
-def variant(tmp_path: Path, robot: str, ros: dict[str, Any]) -> Path:
-    """A shipped robot's YAML with its ``ros`` section changed, the URDF named by absolute path."""
-    data = yaml.safe_load(robots.robot_yaml(robot).read_text())
-    data["urdf"] = str(robots.ROBOTS_DIR / data["urdf"])
-    data["ros"] = {**data["ros"], **ros}
-    path = tmp_path / f"{robot}_variant.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 @pytest.fixture
@@ -115,7 +112,8 @@ def test_arm_publishes_at_its_rate_in_spec_order_and_follows_a_trajectory(launch
 
 
 def test_forward_command_in_a_namespace_with_noise_and_reset(launch: Callable[..., Any], tmp_path: Path) -> None:
-    yaml_path = variant(tmp_path, "ur5e", {"controller": "forward_position_controller", "command_type": "forward"})
+    forward = {"controller": "forward_position_controller", "command_type": "forward"}
+    yaml_path = robot_variant(tmp_path, "ur5e", forward)
     noise = 0.01
     process = launch(robot=str(yaml_path), position_noise_std=noise, ros_args=("-r", "__ns:=/arm1"))
     target = UR5E.home_position + np.array([-0.4, 0.3, 0.0, 0.0, 0.3, 0.0])
@@ -200,7 +198,7 @@ def test_base_in_a_maze_drives_on_cmd_vel_stops_after_the_timeout_and_scans_wall
 def test_base_with_plain_twist_in_pybullet_publishes_clock_and_odometry_noise(
     launch: Callable[..., Any], tmp_path: Path
 ) -> None:
-    yaml_path = variant(tmp_path, "burger", {"cmd_vel_stamped": False})
+    yaml_path = robot_variant(tmp_path, "burger", {"cmd_vel_stamped": False})
     noise = 0.01
     process = launch(robot=str(yaml_path), backend="pybullet", odometry_noise_std=noise, publish_clock=True)
     with ros_context() as (_, node, executor):

@@ -236,6 +236,15 @@ def test_navigate_reward_success_and_collision_penalty() -> None:
     assert outcome.info["reward_terms"] == {"success": -1.0, "collision": -0.5}
 
 
+def test_navigate_dense_reward_is_minus_the_distance_and_zero_on_arrival() -> None:
+    task = BaseNavigate(BURGER, reward_type="dense")
+    task.set_goal([1.0, 0.0])
+    rewards = [task.evaluate(task.observe(s), s).reward for s in (base_state(x, 0.0) for x in (0.0, 0.5, 0.9))]
+    assert rewards == pytest.approx([-1.0, -0.5, 0.0])
+    with pytest.raises(ValueError, match="reward_type"):
+        BaseNavigate(BURGER, reward_type="shaped")
+
+
 def test_explore_sparse_reward_counts_new_odometry_squares_once() -> None:
     task = BaseExplore(BURGER, reward_type="sparse")
     task.begin(base_state(0.0, 0.0))
