@@ -47,7 +47,10 @@ ROS = [
 SIM = ["mujoco[sysid]>=4.0", "pybullet==3.2.7", "gymnasium>=1.0", "matplotlib", "imageio", "imageio-ffmpeg", "pillow"]
 # torch is pinned to the local CPU wheel; install it before this extra (see the Makefile).
 TRAIN = ["torch==2.13.0", "stable-baselines3", "sb3-contrib", "onnx", "tensorboard", "tqdm", "rich"]
-DEPLOY = ["onnxruntime", *ROS]
+# The policy node builds observations with the task code (sim.tasks: Gymnasium spaces) and turns
+# end-effector actions into joint targets with MuJoCo's kinematics: both, but no simulator GUI,
+# no PyBullet, no torch.
+DEPLOY = ["onnxruntime", "gymnasium>=1.0", "mujoco>=4.0", *ROS]
 EPISODES = ["rosbags", "mcap"]
 # OpenCV 5.0's Python wheel lacks cv2.calibrateHandEye.
 CALIBRATION = ["opencv-python-headless<5"]

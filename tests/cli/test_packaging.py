@@ -26,8 +26,9 @@ def test_core_is_numpy_and_pyyaml_only() -> None:
     assert requirements(None) == {"numpy", "pyyaml"}
 
 
-def test_deploy_is_onnxruntime_and_the_ros_extra() -> None:
-    assert requirements("deploy") == {"onnxruntime"} | requirements("ros")
+def test_deploy_is_onnxruntime_the_task_code_and_the_ros_extra() -> None:
+    assert requirements("deploy") == {"onnxruntime", "gymnasium", "mujoco"} | requirements("ros")
+    assert not any(req.startswith(("torch", "pybullet", "stable-baselines3")) for req in requirements("deploy"))
     assert "ros-kilted-rmw-fastrtps-cpp" in requirements("ros")  # rclpy fails to import without an RMW
 
 
