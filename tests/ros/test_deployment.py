@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped, TwistStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -131,6 +132,24 @@ def test_sim_base_launch_drives_the_base_to_its_goal_over_cmd_vel(navigate_bundl
             )
             # The only way the simulated base moves is cmd_vel; the policy node keeps publishing there.
             assert cmd_vel.wait(executor, 5, timeout_s=10), "nothing seen on cmd_vel"
+    finally:
+        code, output = stop_process(graph)
+    assert code == 130, output[-2000:]
+
+
+def test_a_namespace_moves_every_topic_of_the_graph(random_reach_bundle: Path) -> None:
+    graph = launch("sim_arm", f"bundle:={random_reach_bundle}", "namespace:=robot1", "goal:=[0.5, 0.1, 0.4]")
+    try:
+        with ros_context() as (_, node, executor):
+            states = Collector(node, JointState, "/robot1/joint_states")
+            commands = Collector(node, JointTrajectory, "/robot1" + ARM_COMMANDS, COMMAND)
+            diagnostics = Collector(node, DiagnosticArray, "/diagnostics", COMMAND)
+            heard = spin_until(
+                executor, lambda: bool(states.messages and commands.messages and diagnostics.messages), 30
+            )
+            assert heard, f"{len(states.messages)} states, {len(commands.messages)} commands"
+            assert diagnostics.last.status[0].name == "/robot1/policy_node"
+            assert node.count_publishers("/joint_states") == 0
     finally:
         code, output = stop_process(graph)
     assert code == 130, output[-2000:]
