@@ -46,6 +46,7 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool
 
+from hardware.errors import HardwareError
 from sim2real_ros import qos
 from sim2real_ros.conversions import array_msg
 from sim2real_ros.diagnostics import ERROR, OK, WARN, diagnostic_array
@@ -120,7 +121,7 @@ class PolicyNode(LifecycleNode):
                     f"task {bundle.task_name} observes objects {list(task.observed_objects)}, and the policy node has "
                     "no perception input for them yet; deploy a task without objects"
                 )
-        except (BundleError, FileNotFoundError, ValueError, OSError) as err:
+        except (BundleError, HardwareError, ValueError, OSError) as err:
             self._configure_error = f"configure failed: {err}"
             self.get_logger().error(self._configure_error)
             self._status = (self._configure_error, ERROR)
