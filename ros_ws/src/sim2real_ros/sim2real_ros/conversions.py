@@ -35,6 +35,13 @@ class MessageError(ValueError):
     """A message does not fit the robot (missing joints, wrong beam count, non-finite values)."""
 
 
+def relative_topic(name: str) -> str:
+    """A topic name from the robot YAML made relative, so that the node's namespace applies
+    (``/joint_states`` in namespace ``arm1`` is ``/arm1/joint_states``), as for a driver started
+    in that namespace."""
+    return name.lstrip("/")
+
+
 # --- time ---------------------------------------------------------------------------------------
 
 

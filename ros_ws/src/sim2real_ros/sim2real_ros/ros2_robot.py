@@ -50,6 +50,7 @@ from sim2real_ros.conversions import (
     MessageError,
     array_msg,
     odometry_from_msg,
+    relative_topic,
     scan_from_msg,
     trajectory_msg,
     twist_msg,
@@ -61,11 +62,6 @@ SCAN_FRESH_PERIODS = 2.0
 
 class RobotNotReadyError(HardwareError):
     """The robot's state has not arrived yet (no joint states, odometry or scan so far)."""
-
-
-def topic(name: str) -> str:
-    """A topic name from the robot YAML, relative so that the node's namespace applies."""
-    return name.lstrip("/")
 
 
 class Ros2Robot:
@@ -90,19 +86,25 @@ class Ros2Robot:
         self.last_message_error: str | None = None
         ros = spec.ros
         self._subscriptions: list[Any] = [
-            node.create_subscription(JointState, topic(ros.joint_states), self._on_joint_state, qos.STATE_SUBSCRIPTION)
+            node.create_subscription(
+                JointState, relative_topic(ros.joint_states), self._on_joint_state, qos.STATE_SUBSCRIPTION
+            )
         ]
         self._publish: Callable[[Command], None]
         if self._is_base:
             self._subscriptions.append(
-                node.create_subscription(OdometryMsg, topic(ros.odom), self._on_odometry, qos.STATE_SUBSCRIPTION)
+                node.create_subscription(
+                    OdometryMsg, relative_topic(ros.odom), self._on_odometry, qos.STATE_SUBSCRIPTION
+                )
             )
             if self._laser is not None:
                 self._subscriptions.append(
-                    node.create_subscription(LaserScanMsg, topic(ros.scan), self._on_scan, qos.STATE_SUBSCRIPTION)
+                    node.create_subscription(
+                        LaserScanMsg, relative_topic(ros.scan), self._on_scan, qos.STATE_SUBSCRIPTION
+                    )
                 )
             twist_type = TwistStamped if ros.cmd_vel_stamped else Twist
-            publisher = node.create_publisher(twist_type, topic(ros.cmd_vel), qos.COMMAND)
+            publisher = node.create_publisher(twist_type, relative_topic(ros.cmd_vel), qos.COMMAND)
             self._publish = lambda command: publisher.publish(
                 twist_msg(command.values, stamped=ros.cmd_vel_stamped, stamp_ns=node.get_clock().now().nanoseconds)
             )
@@ -112,11 +114,11 @@ class Ros2Robot:
                     f"{spec.yaml_path}: ros.command_type trajectory needs command_interface position, not "
                     f"{spec.command_interface}; use command_type forward"
                 )
-            publisher = node.create_publisher(JointTrajectory, topic(ros.arm_command_topic), qos.COMMAND)
+            publisher = node.create_publisher(JointTrajectory, relative_topic(ros.arm_command_topic), qos.COMMAND)
             names, period = spec.joint_names, spec.control_period_s
             self._publish = lambda command: publisher.publish(trajectory_msg(names, command.values, period))
         else:
-            publisher = node.create_publisher(Float64MultiArray, topic(ros.arm_command_topic), qos.COMMAND)
+            publisher = node.create_publisher(Float64MultiArray, relative_topic(ros.arm_command_topic), qos.COMMAND)
             self._publish = lambda command: publisher.publish(array_msg(command.values))
         self._publisher: Any = publisher
 

@@ -65,7 +65,15 @@ from policies.bundle import BundleError
 from sim.backends import BACKENDS, make_robot
 from sim.dynamics import DynamicsParams
 from sim2real_ros import qos
-from sim2real_ros.conversions import from_time, joint_state_msg, odometry_msg, scan_msg, to_time, twist_from_msg
+from sim2real_ros.conversions import (
+    from_time,
+    joint_state_msg,
+    odometry_msg,
+    relative_topic,
+    scan_msg,
+    to_time,
+    twist_from_msg,
+)
 from sim2real_ros.sim_driver import AUTO_RATE_HZ, CommandRejected, DelayQueue, SimDriver, driver_spec, task_world
 
 NODE_NAME = "sim_node"
@@ -130,7 +138,9 @@ class SimNode(Node):
         self._clock_pub: Publisher[ClockMsg] | None = None
         if self._publish_clock:
             self._clock_pub = self.create_publisher(ClockMsg, CLOCK_TOPIC, qos.STATE_PUBLISHER)
-        self._joint_states = self.create_publisher(JointState, _relative(spec.ros.joint_states), qos.STATE_PUBLISHER)
+        self._joint_states = self.create_publisher(
+            JointState, relative_topic(spec.ros.joint_states), qos.STATE_PUBLISHER
+        )
         self._odom: Publisher[OdometryMsg] | None = None
         self._scan: Publisher[LaserScanMsg] | None = None
         self._last_scan: object = None
@@ -138,9 +148,9 @@ class SimNode(Node):
             command = self._arm_subscription()
         else:
             command = self._base_subscription()
-            self._odom = self.create_publisher(OdometryMsg, _relative(spec.ros.odom), qos.STATE_PUBLISHER)
+            self._odom = self.create_publisher(OdometryMsg, relative_topic(spec.ros.odom), qos.STATE_PUBLISHER)
             if spec.sensors.laser is not None:
-                self._scan = self.create_publisher(LaserScanMsg, _relative(spec.ros.scan), qos.SENSOR_DATA)
+                self._scan = self.create_publisher(LaserScanMsg, relative_topic(spec.ros.scan), qos.SENSOR_DATA)
         self.create_service(Trigger, "~/reset", self._reset)
         # Step compute times, s: the recent ones (for percentiles), the count and the maximum.
         self._step_times: collections.deque[float] = collections.deque(maxlen=STEP_TIMES_KEPT)
@@ -204,7 +214,7 @@ class SimNode(Node):
             raise SimNodeConfigError(str(error).splitlines()[0]) from None
 
     def _arm_subscription(self) -> str:
-        topic = _relative(self.spec.ros.arm_command_topic)
+        topic = relative_topic(self.spec.ros.arm_command_topic)
         if self.spec.ros.command_type == "forward":
             self.create_subscription(Float64MultiArray, topic, self._guarded(topic, self._on_forward), qos.COMMAND)
             return f"{self.resolve_topic_name(topic)} (Float64MultiArray)"
@@ -212,7 +222,7 @@ class SimNode(Node):
         return f"{self.resolve_topic_name(topic)} (JointTrajectory)"
 
     def _base_subscription(self) -> str:
-        topic = _relative(self.spec.ros.cmd_vel)
+        topic = relative_topic(self.spec.ros.cmd_vel)
         kind = TwistStamped if self.spec.ros.cmd_vel_stamped else Twist
         self.create_subscription(kind, topic, self._guarded(topic, self._on_twist), qos.COMMAND)
         return f"{self.resolve_topic_name(topic)} ({kind.__name__})"
@@ -311,11 +321,6 @@ class SimNode(Node):
         """Stop stepping and close the simulator."""
         self._timer.cancel()
         self.driver.close()
-
-
-def _relative(topic: str) -> str:
-    """A spec topic made relative, so the node's namespace applies (``/joint_states`` -> ``joint_states``)."""
-    return topic.lstrip("/")
 
 
 def main(args: list[str] | None = None) -> None:
