@@ -60,6 +60,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "demo": Command("sim2real.demo", "robots in both simulators and the safety layer at work, as pictures"),
     "doctor": Command("sim2real.doctor", "check that every dependency is installed and works"),
+    "episodes": Command("sim2real.episodes_cmd", "inspect recorded episodes: topics, rates, duration, gaps, episodes"),
     "eval": Command(
         "sim2real.eval_cmd", "evaluate a training run or a bundle: success, return, continuity cost, video"
     ),

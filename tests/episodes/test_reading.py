@@ -1,0 +1,239 @@
+"""Reading: a foreign ROS 1 bag through a topic mapping, bag_info, and faults (one line, never a traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import get_types_from_msg
+
+from episodes.errors import (
+    BagFormatError,
+    BagNotFoundError,
+    MappingError,
+    MissingTopicError,
+    UnknownMessageTypeError,
+)
+from episodes.info import bag_info
+from episodes.reading import EpisodeWarning, read_episodes
+from episodes.recording import EpisodeRecorder, ros2_typestore
+from episodes.topics import TopicMapping
+from hardware import RobotSpec
+from hardware.state import LaserScan, Odometry, RobotState
+from robots import robot_yaml
+
+ROOT = Path(__file__).parents[2]
+TURTLEBOT_BAG = Path(__file__).parents[3] / "shared" / "data" / "bags" / "turtlebot3_sim.bag"
+BURGER = RobotSpec.from_yaml(robot_yaml("burger"))
+TB3_MAPPING = {"joint_states": "/joint_states", "cmd_vel": "/cmd_vel", "odom": "/odom", "scan": "/scan"}
+needs_turtlebot = pytest.mark.skipif(
+    not TURTLEBOT_BAG.exists(), reason=f"shared test bag {TURTLEBOT_BAG} is absent (see shared/data/README.md)"
+)
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sim2real", "episodes", "info", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sim2real: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture(scope="module")
+def burger_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recorded burger bag of 2 episodes x 40 steps (synthetic states: reading is under test here)."""
+    path = tmp_path_factory.mktemp("bags") / "burger"
+    beams = BURGER.sensors.laser.num_beams  # type: ignore[union-attr]
+    with EpisodeRecorder(path, BURGER, time_origin_ns=10**18) as rec:
+        for episode in range(2):
+            rec.start_episode(0)
+            for k in range(40):
+                t = k * 50_000_000
+                scan = LaserScan(stamp_ns=t - t % 200_000_000, ranges_m=np.full(beams, 1.0 + episode))
+                odo = Odometry(x_m=0.01 * k, y_m=0.0, yaw_rad=0.02 * k, linear_x_mps=0.2)
+                rec.write_state(RobotState(stamp_ns=t, position=[0.1 * k, 0.2 * k], odometry=odo, scan=scan))
+            rec.end_episode(40 * 50_000_000, "success")
+    return path
+
+
+def damaged_copy(bag: Path, dest: Path, damage: str) -> Path:
+    """A copy of ``bag`` whose MCAP is cut in half (``truncate``) or has a joint-state name length flipped."""
+    dest.mkdir()
+    (mcap,) = bag.glob("*.mcap")
+    data = bytearray(mcap.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        # Flip the CDR length of a joint name in the middle of the chunk: that message can no
+        # longer be decoded (rosbags writes MCAP without CRCs, so only decoding can notice).
+        names = [i for i in range(len(data)) if data.startswith(b"wheel_left_joint", i)]
+        at = names[len(names) // 2] - 4
+        data[at : at + 4] = bytes(b ^ 0xFF for b in data[at : at + 4])
+    for f in bag.iterdir():
+        (dest / f.name).write_bytes(bytes(data) if f == mcap else f.read_bytes())
+    return dest
+
+
+@needs_turtlebot
+def test_turtlebot_bag_imports_as_a_burger_episode() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 360 beams = burger.yaml's laser: nothing may be skipped
+        (episode,) = read_episodes(TURTLEBOT_BAG, BURGER, TopicMapping.from_dict(TB3_MAPPING))
+    assert episode.index == 0 and episode.outcome is None
+    assert episode.duration_s == pytest.approx(91.34, abs=0.05)
+    assert (len(episode.states), len(episode.commands), len(episode.odometry), len(episode.scans)) == (
+        2741,
+        2335,
+        2741,
+        457,
+    )
+    # The bag lists [wheel_right_joint, wheel_left_joint]: matched by name into spec order.
+    assert BURGER.joint_names == ("wheel_left_joint", "wheel_right_joint")
+    np.testing.assert_allclose(episode.positions[0], [9.00880971, -4.23206781], atol=1e-7)
+    # Twist on the wire, [vx, vy, wz] here; this teleop drove at up to 0.5 m/s, past the burger's
+    # 0.22 m/s (what is logged is kept as is: a replay's safety layer clips it).
+    assert episode.commands.values.shape == (2335, 3) and np.abs(episode.commands.values[:, 0]).max() == 0.5
+    assert np.all(episode.commands.values[:, 1] == 0) and np.abs(episode.commands.values[:, 2]).max() > 0
+    assert episode.scans.values.shape == (457, 360)
+    assert np.isinf(episode.scans.values).any() and np.nanmin(episode.scans.values) >= 0.12 - 1e-6
+    assert np.all(np.abs(episode.odometry.values[:, 2]) <= np.pi)
+    assert episode.states.stamp_ns[0] == pytest.approx(112.5e9, abs=0.5e9)  # sim time header stamps
+
+
+@needs_turtlebot
+def test_turtlebot_bag_info_reports_topics_rates_and_duration() -> None:
+    info = bag_info(TURTLEBOT_BAG)
+    assert info["duration_s"] == pytest.approx(91.34, abs=0.05)
+    rates = {topic: t["rate_hz"] for topic, t in info["topics"].items()}
+    readme = {"/cmd_vel": 25, "/odom": 30, "/joint_states": 30, "/scan": 5, "/imu": 25}
+    assert set(rates) == set(readme)
+    for topic, hz in readme.items():
+        assert rates[topic] == pytest.approx(hz, rel=0.1), topic
+    assert info["topics"]["/cmd_vel"]["max_gap_s"] > 1.0  # the teleop pauses show up as gaps
+    assert info["topics"]["/imu"]["stream"] is None and info["topics"]["/cmd_vel"]["stream"] == "cmd_vel"
+    assert len(info["episodes"]) == 1
+
+
+@needs_turtlebot
+def test_a_laser_with_another_beam_count_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    text = robot_yaml("burger").read_text().replace("num_beams: 360", "num_beams: 180")
+    (tmp_path / "burger.yaml").write_text(text)
+    (tmp_path / "burger.urdf").write_text(robot_yaml("burger").with_suffix(".urdf").read_text())
+    spec = RobotSpec.from_yaml(tmp_path / "burger.yaml")
+    with pytest.warns(EpisodeWarning, match=r"skipped 457 messages on /scan: 360 beams.*has 180"):
+        (episode,) = read_episodes(TURTLEBOT_BAG, spec, TopicMapping.from_dict(TB3_MAPPING))
+    assert len(episode.scans) == 0 and len(episode.states) == 2741
+
+
+def test_mapping_yaml_loads_and_rejects_unknown_streams(tmp_path: Path) -> None:
+    good = tmp_path / "tb3.yaml"
+    good.write_text("joint_states: /joint_states\ncmd_vel: cmd_vel\nodom: /odom\n")
+    mapping = TopicMapping.from_yaml(good)
+    assert mapping.topics() == {"joint_states": "/joint_states", "odom": "/odom", "cmd_vel": "/cmd_vel"}
+    assert mapping.required == {"joint_states", "odom", "cmd_vel"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("velocity: /cmd_vel\n")
+    with pytest.raises(MappingError, match="unknown streams.*velocity"):
+        TopicMapping.from_yaml(bad)
+    with pytest.raises(MappingError, match="does not exist"):
+        TopicMapping.from_yaml(tmp_path / "none.yaml")
+
+
+def test_recorded_bag_info_and_cli(burger_bag: Path) -> None:
+    info = bag_info(burger_bag)
+    assert [(e["index"], e["outcome"]) for e in info["episodes"]] == [(0, "success"), (1, "success")]
+    assert info["storage"] == "rosbag2 mcap" and info["custom_data"] == {"robot": "burger"}
+    assert info["topics"]["/joint_states"]["rate_hz"] == pytest.approx(20.0, rel=0.05)
+    result = cli(burger_bag)
+    assert result.returncode == 0, result.stderr
+    assert "/joint_states" in result.stdout and "episodes: 2" in result.stdout
+
+
+def test_truncated_mcap_is_one_line_error(burger_bag: Path, tmp_path: Path) -> None:
+    bag = damaged_copy(burger_bag, tmp_path / "cut", "truncate")
+    with pytest.raises(BagFormatError, match="cut"):
+        read_episodes(bag, BURGER)
+    with pytest.raises(BagFormatError):
+        bag_info(bag)
+    assert_one_line_error(cli(bag), "cut", "truncated")
+
+
+def test_corrupted_chunk_skips_the_message_with_a_warning(burger_bag: Path, tmp_path: Path) -> None:
+    bag = damaged_copy(burger_bag, tmp_path / "flipped", "flip")
+    with pytest.warns(EpisodeWarning, match="skipped 1 corrupt messages on /joint_states"):
+        episodes = read_episodes(bag, BURGER)
+    assert sum(len(e.states) for e in episodes) == 79 and len(episodes) == 2
+    result = cli(bag)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "sim2real: warning: flipped: 1 corrupt messages on /joint_states skipped"
+    ]
+
+
+def test_missing_mapped_topic_is_one_line_error(burger_bag: Path, tmp_path: Path) -> None:
+    mapping = TopicMapping.from_dict({"joint_states": "/joint_states", "scan": "/base_scan"})
+    with pytest.raises(MissingTopicError, match="/base_scan"):
+        read_episodes(burger_bag, BURGER, mapping)
+    (tmp_path / "m.yaml").write_text("joint_states: /joint_states\nscan: /base_scan\n")
+    assert_one_line_error(cli(burger_bag, "--mapping", tmp_path / "m.yaml"), "/base_scan", "mapping")
+
+
+def test_unknown_message_type(tmp_path: Path) -> None:
+    typestore = ros2_typestore()
+    typestore.register(get_types_from_msg("float64 level\nstring label", "acme_msgs/msg/Widget"))
+    widget = typestore.types["acme_msgs/msg/Widget"]
+    bag = tmp_path / "acme"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        states = writer.add_connection("/joint_states", "sensor_msgs/msg/JointState", typestore=typestore)
+        widgets = writer.add_connection("/cmd_vel", "acme_msgs/msg/Widget", typestore=typestore)
+        for k in range(5):
+            header = typestore.types["std_msgs/msg/Header"](
+                stamp=typestore.types["builtin_interfaces/msg/Time"](sec=k, nanosec=0), frame_id=""
+            )
+            js = typestore.types["sensor_msgs/msg/JointState"](
+                header=header,
+                name=["wheel_right_joint", "wheel_left_joint"],
+                position=np.array([k, -k], dtype=np.float64),
+                velocity=np.zeros(0),
+                effort=np.zeros(0),
+            )
+            writer.write(states, k * 10**9, typestore.serialize_cdr(js, "sensor_msgs/msg/JointState"))
+            writer.write(widgets, k * 10**9, typestore.serialize_cdr(widget(level=1.0, label="x"), widget.__msgtype__))
+    # Unmapped, an unknown type is listed; as the default mapping's optional cmd_vel, it is skipped
+    # with a warning. (A sqlite3 rosbag2 reads like an MCAP one.)
+    widgets_info = bag_info(bag)["topics"]["/cmd_vel"]
+    assert widgets_info["type"] == "acme_msgs/msg/Widget" and widgets_info["stream"] is None
+    assert (widgets_info["count"], widgets_info["corrupt"], widgets_info["gaps"]) == (5, 0, [])
+    assert widgets_info["rate_hz"] == pytest.approx(1.0)
+    with pytest.warns(EpisodeWarning, match="/cmd_vel is acme_msgs/msg/Widget.*skipped"):
+        (episode,) = read_episodes(bag, BURGER)
+    np.testing.assert_array_equal(episode.positions[:, 0], -np.arange(5))  # wheel_left_joint, by name
+    assert len(episode.commands) == 0
+    # Mapped as cmd_vel, it is an error that names the topic and the type.
+    mapping = TopicMapping.from_dict({"joint_states": "/joint_states", "cmd_vel": "/cmd_vel"})
+    with pytest.raises(UnknownMessageTypeError, match="/cmd_vel is acme_msgs/msg/Widget"):
+        read_episodes(bag, BURGER, mapping)
+    (tmp_path / "m.yaml").write_text("cmd_vel: /cmd_vel\n")
+    assert_one_line_error(cli(bag, "--mapping", tmp_path / "m.yaml"), "acme_msgs/msg/Widget", "/cmd_vel")
+
+
+def test_missing_bag_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(BagNotFoundError):
+        read_episodes(tmp_path / "nothing", BURGER)
+    assert_one_line_error(cli(tmp_path / "nothing"), "does not exist")
