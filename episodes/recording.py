@@ -34,6 +34,10 @@ from hardware.spec import RobotSpec
 from hardware.state import RobotState
 
 BAG_VERSION = 9
+# The MCAP footer that marks "no summary section": a reader scans the data section instead (rosbags
+# and the mcap library both do). Opcode 0x02, length 20, summary start 0, summary offset start 0,
+# CRC 0, then the closing magic.
+_BARE_FOOTER = b"\x02" + (20).to_bytes(8, "little") + bytes(20) + b"\x89MCAP0\r\n"
 # The gap left between one episode's last message and the next episode's first, ns.
 EPISODE_GAP_NS = 1_000_000
 
@@ -272,3 +276,33 @@ class EpisodeRecorder:
             pose=types["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=zeros),
             twist=types["geometry_msgs/msg/TwistWithCovariance"](twist=twist, covariance=zeros.copy()),
         )
+
+
+def checkpoint_bag(writer: Writer) -> None:
+    """Make what ``writer`` has written so far a bag that opens, even if the process dies next.
+
+    Closes the MCAP chunk being filled (rosbags only closes one at 1 MiB), ends the file with a
+    footer without summary (readers then scan the chunks), writes ``metadata.yaml`` as
+    ``Writer.close`` would, and flushes to the OS. The next chunk overwrites the footer; the
+    final ``close`` writes the real summary. Between checkpoints, new messages live in memory
+    only: a SIGKILL loses at most one checkpoint period. Costs one small chunk per call.
+
+    Uses rosbags' MCAP storage internals (``storage.chunk``, ``close_chunk``, ``bio``), checked
+    against rosbags 0.11; the metadata is written by ``Writer.close`` itself with the storage's
+    ``close`` disarmed, so it stays rosbags' format.
+    """
+    storage: Any = writer.storage
+    if storage is None or not hasattr(storage, "close_chunk"):
+        raise RecordingError(f"checkpoint of {writer.path}: only an open MCAP bag can be checkpointed")
+    if storage.chunk.bio.tell():
+        storage.close_chunk()
+    end = storage.bio.tell()
+    storage.bio.write(_BARE_FOOTER)
+    storage.bio.flush()
+    storage.bio.seek(end)
+    storage.close = lambda version, metadata: None  # keep the MCAP open while Writer.close writes metadata.yaml
+    try:
+        writer.close()
+    finally:
+        del storage.close
+        writer.storage = storage

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +30,9 @@ from hardware.spec import RobotSpec
 from hardware.state import RobotState
 from policies.bundle import Bundle, BundleError, load_bundle, read_metadata
 from policies.metrics import EpisodeMetrics, continuity_cost
+
+if TYPE_CHECKING:
+    from episodes.recording import EpisodeRecorder
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ def run_episode(
     *,
     max_steps: int | None = None,
     on_step: Callable[[], None] | None = None,
+    recorder: EpisodeRecorder | None = None,
 ) -> EpisodeResult:
     """Reset the simulated robot and the task's world, then run the policy for one episode.
 
@@ -204,12 +208,16 @@ def run_episode(
     :param rng: draws the start state and the goal (the same generator gives the same episode).
     :param max_steps: policy steps; the bundle's episode length when ``None``.
     :param on_step: called after the reset and after every policy step (e.g. to grab a frame).
+    :param recorder: records the episode (markers, every period's state and command sent, each
+        policy step's observation, action and reward) when given.
     """
     task, robot = runner.task, runner.robot
     steps_left = runner.bundle.max_episode_steps if max_steps is None else max_steps
     state = robot.reset(seed=int(rng.integers(2**63)))
     task.reset(world, state, rng)
-    runner.start()
+    state = runner.start()
+    if recorder is not None:
+        recorder.start_episode(state.stamp_ns)
     before = SafetyCounts(**vars(runner.counts))
     actions: list[NDArray[np.float64]] = []
     total, terminated = 0.0, False
@@ -221,10 +229,14 @@ def run_episode(
             tick = runner.tick(_objects(task, world) if runner.acts_next else None)
             if tick.action is not None:
                 actions.append(tick.action)
+            if recorder is not None:
+                _record_tick(recorder, tick)
         state = robot.read()
         observation = task.observe(state, _objects(task, world))
         outcome = task.evaluate(observation, state)
         total += float(outcome.reward)
+        if recorder is not None:
+            recorder.write_reward(float(outcome.reward), state.stamp_ns)
         terminated = bool(outcome.terminated)
         info = {**outcome.info, **task.sim_info(world)}
         if on_step is not None:
@@ -234,9 +246,33 @@ def run_episode(
     values = np.array(actions, dtype=np.float64).reshape(len(actions), -1)
     low, high = task.action_space.low, task.action_space.high
     success = bool(info["is_success"]) if "is_success" in info else None
+    if recorder is not None:
+        recorder.end_episode(robot.read().stamp_ns, episode_outcome(success, terminated))
     return EpisodeResult(
         success, total, len(actions), terminated, values, continuity_cost(values, low, high), safety, info
     )
+
+
+def episode_outcome(success: bool | None, terminated: bool) -> str:
+    """The recorded outcome: ``success``; ``failure`` (ended by the task without success);
+    ``timeout`` (out of steps); ``done`` (ended by a task that has no success)."""
+    if success:
+        return "success"
+    if not terminated:
+        return "timeout"
+    return "done" if success is None else "failure"
+
+
+def _record_tick(recorder: EpisodeRecorder, tick: Tick) -> None:
+    stamp_ns = tick.state.stamp_ns
+    recorder.write_state(tick.state)
+    recorder.write_command(tick.sent, stamp_ns)
+    if tick.acted:
+        observation = tick.observation
+        if isinstance(observation, Mapping):  # goal tasks: the dict's parts in order, as the policy node sends them
+            observation = np.concatenate([np.ravel(value) for value in observation.values()])
+        recorder.write_observation(observation, stamp_ns)
+        recorder.write_action(tick.action, stamp_ns)
 
 
 def run_bundle(
@@ -250,6 +286,7 @@ def run_bundle(
     *,
     max_steps: int | None = None,
     on_episode: Callable[[int, EpisodeResult], None] | None = None,
+    record: str | Path | None = None,
 ) -> dict[str, Any]:
     """Load a bundle and evaluate it on a simulated robot; returns a YAML-ready summary.
 
@@ -262,6 +299,9 @@ def run_bundle(
     :param randomization: domain randomization drawn every episode (:mod:`sim.randomization`).
     :param max_steps: policy steps per episode; the bundle's episode length when ``None``.
     :param on_episode: called with each episode's index and result as it finishes.
+    :param record: a new rosbag2 folder to record every episode into
+        (:class:`episodes.recording.EpisodeRecorder`; metadata: robot, bundle, task, backend,
+        seed, git revision); ``None`` for none.
     :raises BundleError: the bundle is broken or does not fit the robot.
     """
     from sim.backends import make_robot
@@ -282,6 +322,7 @@ def run_bundle(
     runner: PolicyRunner | None = None
     writer = _video_writer(video, bundle.policy_rate_hz)
     on_step = (lambda: writer.add(sim.render(480, 360))) if writer is not None else None
+    recorder = _recorder(record, spec, bundle_path, bundle.task_name, backend, seed)
     try:
         for index in range(episodes):
             if task.resample_world(rng) or runner is None:  # a new maze, or the first episode
@@ -291,7 +332,7 @@ def run_bundle(
                 runner = PolicyRunner(bundle, sim, task)
             if dynamics is not None:
                 sim.set_dynamics(dynamics.sample(rng))
-            result = run_episode(runner, sim, rng, max_steps=max_steps, on_step=on_step)
+            result = run_episode(runner, sim, rng, max_steps=max_steps, on_step=on_step, recorder=recorder)
             metrics.add_episode(result.actions, result.episode_return, result.final_info)
             results.append(result)
             if on_episode is not None:
@@ -301,6 +342,8 @@ def run_bundle(
             runner.robot.close()
         if writer is not None:
             writer.close()
+        if recorder is not None:
+            recorder.close()
     return {
         "bundle": str(Path(bundle_path)),
         "robot": spec.name,
@@ -313,6 +356,7 @@ def run_bundle(
         "safety": {k: sum(getattr(r.safety, k) for r in results) for k in vars(SafetyCounts())},
         "episode_results": [r.summary() for r in results],
         "video": None if video is None else str(video),
+        "record": None if record is None else str(record),
     }
 
 
@@ -345,6 +389,37 @@ def robot_spec(robot: RobotSpec | str | Path | None, bundle_path: str | Path) ->
         f"bundle {bundle_path}: robot '{contract.get('name')}' is not shipped and {contract.get('source')} is gone; "
         "give the robot YAML explicitly"
     )
+
+
+def _recorder(
+    path: str | Path | None, spec: RobotSpec, bundle_path: str | Path, task: str, backend: str, seed: int
+) -> EpisodeRecorder | None:
+    if path is None:
+        return None
+    from episodes.recording import EpisodeRecorder
+
+    metadata = {
+        "bundle": str(Path(bundle_path).resolve()),
+        "task": task,
+        "backend": backend,
+        "seed": str(seed),
+        "git_revision": git_revision(),
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return EpisodeRecorder(path, spec, metadata=metadata)
+
+
+def git_revision() -> str:
+    """The source tree's ``git rev-parse HEAD``, or ``"unknown"`` outside a git checkout."""
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
 
 
 def _video_writer(path: str | Path | None, fps: float) -> Any:

@@ -69,6 +69,9 @@ COMMANDS: dict[str, Command] = {
         "sim2real.launch_cmd", "run a ROS 2 YAML launch file where only the ROS 2 pip wheels exist (no ros2 launch)"
     ),
     "run": Command("sim2real.run_cmd", "run a policy bundle on a simulated robot through the deployment loop"),
+    "replay": Command(
+        "sim2real.replay_cmd", "replay a logged episode: in a simulator, to ROS, through a policy, or into a dataset"
+    ),
     "robot": Command("sim2real.robot_cmd", "check a robot description (URDF + YAML) in both simulators"),
     "rollout": Command(
         "sim2real.rollout_cmd", "run a random or scripted policy in a simulated environment, with video"

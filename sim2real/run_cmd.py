@@ -34,12 +34,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--robot", help="robot name or robot YAML (default: the robot the bundle was trained on)")
     parser.add_argument("--randomization", type=Path, help="domain randomization YAML (sim/randomization.py)")
     parser.add_argument("--video", action="store_true", help="record the episodes to OUT/run.mp4")
+    parser.add_argument(
+        "--record", type=Path, metavar="BAG", help="record every episode to this new rosbag2 (MCAP) folder"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/run"), help="folder for run.yaml and run.mp4")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the episodes, print the numbers, write the summary (and video)."""
+    from episodes.errors import RecordingError
     from policies.bundle import BundleError
     from policies.deploy import EpisodeResult, run_bundle
     from sim.randomization import RandomizationConfigError
@@ -73,14 +77,17 @@ def run(args: argparse.Namespace) -> int:
             randomization=args.randomization,
             max_steps=args.max_steps,
             on_episode=report,
+            record=args.record,
         )
-    except (BundleError, FileNotFoundError, RandomizationConfigError) as error:
+    except (BundleError, FileNotFoundError, RandomizationConfigError, RecordingError) as error:
         raise UsageError(str(error)) from error
     _print_summary(summary)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "run.yaml").write_text(yaml.safe_dump(summary, sort_keys=False), encoding="utf-8")
     if video is not None:
         print(f"  video: {video}")
+    if args.record is not None:
+        print(f"  recorded: {args.record}")
     print(f"  summary: {args.out / 'run.yaml'}")
     return 0
 

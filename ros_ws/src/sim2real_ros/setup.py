@@ -30,8 +30,10 @@ setup(
     # The nodes, where `ros2 run sim2real_ros NODE` (and `sim2real launch`) find them.
     entry_points={
         "console_scripts": [
+            "player_node = sim2real_ros.player_node:main",
             "policy_node = sim2real_ros.policy_node:main",
             "sim_node = sim2real_ros.sim_node:main",
+            "recorder_node = sim2real_ros.recorder_node:main",
         ]
     },
 )

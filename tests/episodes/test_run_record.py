@@ -1,0 +1,60 @@
+"""``sim2real run BUNDLE --record BAG``: every episode of a simulated run in a rosbag2 MCAP bag, read
+back as the same episodes (count, outcomes, steps) with the run's metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from episodes.reading import read_episodes
+from hardware.spec import RobotSpec
+from robots import robot_yaml
+from sim2real import cli
+from tests.ros.bundles import untrained_bundle
+
+UR5E = RobotSpec.from_yaml(robot_yaml("ur5e"))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return untrained_bundle(tmp_path_factory.mktemp("reach"), "ArmReach")
+
+
+def test_run_records_every_episode(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "runs" / "bag"
+    argv = ["run", str(bundle), "--episodes", "3", "--max-steps", "6", "--out", str(tmp_path), "--record", str(bag)]
+    assert cli.main(argv) == 0
+    assert f"recorded: {bag}" in capsys.readouterr().out
+    summary = yaml.safe_load((tmp_path / "run.yaml").read_text())
+    episodes = read_episodes(bag, UR5E)
+
+    assert [e.index for e in episodes] == [0, 1, 2]
+    runs = summary["episode_results"]
+    assert [e.outcome for e in episodes] == ["success" if r["success"] else "timeout" for r in runs]
+    for episode, run in zip(episodes, runs, strict=True):
+        steps = run["steps"]
+        assert len(episode.actions) == len(episode.observations) == len(episode.rewards) == steps
+        periods = steps * (len(episode.states) // steps)  # every control period's state and command
+        assert len(episode.states) == len(episode.commands) == periods >= steps
+        assert np.isclose(episode.rewards.values.sum(), run["return"])
+        assert np.all(np.diff(episode.states.t_ns) >= 0)
+        assert episode.start_ns <= episode.states.t_ns[0] and episode.states.t_ns[-1] <= episode.end_ns
+    assert episodes[0].end_ns < episodes[1].start_ns  # sim time restarts each reset; log time does not
+
+    metadata = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert metadata["version"] == 9 and metadata["storage_identifier"] == "mcap"
+    custom = metadata["custom_data"]  # the run's metadata
+    assert custom["robot"] == "ur5e" and custom["bundle"] == str(bundle.resolve())
+    assert custom["backend"] == "mujoco" and custom["seed"] == "0"
+    assert len(custom["git_revision"]) == 40 or custom["git_revision"] == "unknown"
+
+
+def test_record_refuses_an_existing_bag(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "bag"
+    bag.mkdir()
+    assert cli.main(["run", str(bundle), "--episodes", "1", "--max-steps", "2", "--record", str(bag)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and str(bag) in error and "new bag path" in error

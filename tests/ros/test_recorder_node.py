@@ -1,0 +1,114 @@
+"""``recorder_node`` over real ROS 2: it records a running ``sim_node``'s joint states (raw CDR)
+and leaves a bag that reads back after Ctrl-C, SIGTERM and even SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from mcap.reader import make_reader
+from rosbags.highlevel import AnyReader
+from sensor_msgs.msg import JointState
+
+from episodes.recording import ros2_typestore
+from tests.ros.ros_helpers import Collector, ros_context, spin_for, start_node, stop_process
+
+START_TIMEOUT_S = 20.0
+RECORD_S = 1.5
+
+
+@pytest.fixture
+def sim() -> Iterator[subprocess.Popen[str]]:
+    """A UR5e ``sim_node`` publishing joint states at its default rate."""
+    process = start_node("sim2real_ros.sim_node", {"robot": "ur5e"})
+    yield process
+    stop_process(process, signal.SIGKILL)
+
+
+def record(sim: subprocess.Popen[str], bag: Path, sig: int) -> tuple[list[tuple[JointState, float]], float, str]:
+    """Record /joint_states for :data:`RECORD_S` beside a collector, then send ``sig`` to the recorder.
+
+    :returns: the messages this process heard while the recorder ran with their arrival times,
+        when ``sig`` was sent (both ``time.monotonic``), and the recorder's output.
+    """
+    with ros_context("recorder_test") as (_, node, executor):
+        heard = Collector(node, JointState, "/joint_states")
+        if not heard.wait(executor, 1, START_TIMEOUT_S):
+            pytest.fail(f"sim_node published nothing:\n{stop_process(sim)[1]}")
+        recorder = start_node(
+            "sim2real_ros.recorder_node",
+            {"output": str(bag), "topics": ["/joint_states"], "checkpoint_period_s": 0.2},
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not _has_topic(bag) and time.monotonic() < deadline:
+                spin_for(executor, 0.05)
+            assert _has_topic(bag), stop_process(recorder)[1]
+            heard.clear()
+            spin_for(executor, RECORD_S)
+            sent_at = time.monotonic()
+            code, output = stop_process(recorder, sig)
+        finally:
+            stop_process(recorder, signal.SIGKILL)
+        if sig != signal.SIGKILL:
+            assert code == 0, output
+        return list(zip(heard.messages, heard.arrivals_s, strict=True)), sent_at, output
+
+
+def _has_topic(bag: Path) -> bool:
+    """The recorder has checkpointed a bag with joint states in it: it is subscribed and matched."""
+    meta = bag / "metadata.yaml"
+    if not meta.is_file():
+        return False
+    info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+    topics = info["topics_with_message_count"]
+    return any(t["topic_metadata"]["name"] == "/joint_states" and t["message_count"] for t in topics)
+
+
+def stamp(msg: JointState) -> tuple[int, int]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+def read_stamps(bag: Path) -> list[tuple[int, int]]:
+    """The header stamp of every /joint_states message in ``bag``, through rosbags."""
+    typestore = ros2_typestore()
+    with AnyReader([bag], default_typestore=typestore) as reader:
+        connections = [c for c in reader.connections if c.topic == "/joint_states"]
+        return [stamp(reader.deserialize(raw, c.msgtype)) for c, _, raw in reader.messages(connections=connections)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_signal_closes_the_bag_complete(sim: subprocess.Popen[str], tmp_path: Path, sig: int) -> None:
+    bag = tmp_path / "bag"
+    heard, sent_at, output = record(sim, bag, sig)
+    recorded = read_stamps(bag)
+    # The recorder subscribed before the collector was cleared and stopped after it: it has all
+    # the collector heard (but what was in flight when the signal came), and not much more
+    # (its start-up wait, the last spin).
+    before = {stamp(m) for m, t in heard if t < sent_at - 0.05}
+    assert len(before) > 50
+    assert before <= set(recorded)
+    assert len(heard) - 5 <= len(recorded) <= len(heard) + 60, (len(heard), len(recorded), output)
+    (mcap,) = bag.glob("*.mcap")
+    with mcap.open("rb") as stream:
+        summary = make_reader(stream).get_summary()  # the independent reader sees a complete summary
+    assert summary is not None and summary.statistics is not None
+    assert summary.statistics.message_count == len(recorded)
+
+
+def test_sigkill_leaves_a_bag_that_opens(sim: subprocess.Popen[str], tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    heard, killed_at, output = record(sim, bag, signal.SIGKILL)
+    recorded = read_stamps(bag)
+    (mcap,) = bag.glob("*.mcap")
+    with mcap.open("rb") as stream:
+        assert sum(1 for _ in make_reader(stream).iter_messages()) == len(recorded)
+    # Checkpoints every 0.2 s: everything heard more than 0.5 s before the kill is in the bag.
+    early = {stamp(m) for m, t in heard if t < killed_at - 0.5}
+    assert len(early) > 0.5 * len(heard), (len(heard), output)
+    assert early <= set(recorded)
