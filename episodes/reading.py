@@ -26,7 +26,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
 from episodes import topics as T
-from episodes.errors import BagFormatError, BagNotFoundError, MissingTopicError, UnknownMessageTypeError
+from episodes.errors import BagFormatError, BagNotFoundError, EpisodeError, MissingTopicError, UnknownMessageTypeError
 from hardware.spec import RobotSpec
 
 FloatArray = NDArray[np.float64]
@@ -77,7 +77,7 @@ class Series:
         return cls(
             np.array([s.t_ns for s in samples], dtype=np.int64),
             np.array([s.stamp_ns for s in samples], dtype=np.int64),
-            np.stack([s.values for s in samples]).astype(np.float64),
+            np.stack([s.values for s in samples], dtype=np.float64),
         )
 
 
@@ -194,24 +194,23 @@ def iter_samples(bag: Path | str, spec: RobotSpec, mapping: T.TopicMapping | Non
         connections = [c for c in reader.connections if c.topic in streams]
         convert = _Converter(path, spec)
         corrupt: dict[str, int] = {}
+        deserialize = reader.deserialize
         messages = reader.messages(connections=connections)
-        while True:
-            try:
-                item = next(messages, None)
-            except Exception as err:  # rosbags raises many kinds on a damaged file
-                raise BagFormatError(f"{path.name} is damaged and cannot be read on: {T.one_line(err)}; "
-                                     "re-record it or cut it before the damage") from err  # fmt: skip
-            if item is None:
-                break
-            connection, t_ns, raw = item
-            try:
-                msg = reader.deserialize(raw, connection.msgtype)
-                sample = convert(streams[connection.topic], connection.topic, int(t_ns), msg)
-            except Exception:  # a corrupt message (MCAP from rosbags has no CRC): skip it, say so below
-                corrupt[connection.topic] = corrupt.get(connection.topic, 0) + 1
-                continue
-            if sample is not None:
-                yield sample
+        try:
+            for connection, t_ns, raw in messages:
+                try:
+                    msg = deserialize(raw, connection.msgtype)
+                    sample = convert(streams[connection.topic], connection.topic, t_ns, msg)
+                except Exception:  # a corrupt message (MCAP from rosbags has no CRC): skip it, say so below
+                    corrupt[connection.topic] = corrupt.get(connection.topic, 0) + 1
+                    continue
+                if sample is not None:
+                    yield sample
+        except EpisodeError:
+            raise
+        except Exception as err:  # rosbags raises many kinds on a damaged file
+            raise BagFormatError(f"{path.name} is damaged and cannot be read on: {T.one_line(err)}; "
+                                 "re-record it or cut it before the damage") from err  # fmt: skip
     for topic, count in corrupt.items():
         warnings.warn(f"{path.name}: skipped {count} corrupt messages on {topic}", EpisodeWarning, stacklevel=2)
     convert.report()
@@ -223,39 +222,54 @@ def read_episodes(bag: Path | str, spec: RobotSpec, mapping: T.TopicMapping | No
     Messages between a ``start i`` and the next ``end i ...`` marker belong to episode ``i``;
     messages outside any episode are dropped. A bag without markers is one episode.
     """
-    groups: list[tuple[int, str | None, int, int | None, list[Sample]]] = []
-    loose: list[Sample] = []
-    current: list[Sample] | None = None
+    # Samples go straight into per-stream lists of their episode (one pass: replay loads whole
+    # bags through here, and bench_episodes holds it to a bare rosbags loop).
+    groups: list[tuple[int, str | None, int, int | None, dict[str, list[Sample]]]] = []
+    loose: dict[str, list[Sample]] = {}
+    current: dict[str, list[Sample]] | None = None
     saw_marker = False
+    first_loose = last_loose = None
     for sample in iter_samples(bag, spec, mapping):
-        if sample.stream == "episode":
+        stream = sample.stream
+        if stream == "episode":
             saw_marker = True
             words = sample.text.split()
             if len(words) >= 2 and words[0] == "start" and words[1].isdigit():
-                current = []
+                current = {}
                 groups.append((int(words[1]), None, sample.t_ns, None, current))
             elif len(words) >= 2 and words[0] == "end" and current is not None and groups:
-                index, _, start, _, samples = groups[-1]
-                groups[-1] = (index, words[2] if len(words) > 2 else None, start, sample.t_ns, samples)
+                index, _, start, _, streams = groups[-1]
+                groups[-1] = (index, words[2] if len(words) > 2 else None, start, sample.t_ns, streams)
                 current = None
             continue
-        (current if current is not None else loose).append(sample)
+        if current is None:
+            first_loose = sample.t_ns if first_loose is None else first_loose
+            last_loose = sample.t_ns
+            target = loose
+        else:
+            target = current
+        if stream in target:
+            target[stream].append(sample)
+        else:
+            target[stream] = [sample]
     if not saw_marker:
-        if not loose:
+        if first_loose is None or last_loose is None:
             return []
-        groups = [(0, None, loose[0].t_ns, loose[-1].t_ns, loose)]
-    return [_episode(index, outcome, start, end, samples, spec) for index, outcome, start, end, samples in groups]
+        groups = [(0, None, first_loose, last_loose, loose)]
+    return [_episode(index, outcome, start, end, streams, spec) for index, outcome, start, end, streams in groups]
 
 
 def _episode(
-    index: int, outcome: str | None, start: int, end: int | None, samples: list[Sample], spec: RobotSpec
+    index: int,
+    outcome: str | None,
+    start: int,
+    end: int | None,
+    by_stream: dict[str, list[Sample]],
+    spec: RobotSpec,
 ) -> Episode:
-    by_stream: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_stream.setdefault(sample.stream, []).append(sample)
     beams = spec.sensors.laser.num_beams if spec.sensors.laser is not None else 0
     commands = by_stream.get("cmd_vel" if spec.command_interface == "twist" else "command", [])
-    last = samples[-1].t_ns if samples else start
+    last = max((samples[-1].t_ns for samples in by_stream.values() if samples), default=start)
     return Episode(
         index=index,
         outcome=outcome,
@@ -288,23 +302,26 @@ class _Converter:
         self._names: tuple[str, ...] | None = None
         self._index: NDArray[np.intp] = np.zeros(0, np.intp)
         self._in_order = False  # the message's names are exactly the spec's joints, in order
+        self._name_list: list[str] = []  # the last names seen, as the message carries them
+        self._dof = len(self.joints)
         self.skipped: dict[str, tuple[int, str]] = {}
 
     def __call__(self, stream: str, topic: str, t_ns: int, msg: object) -> Sample | None:
         stamp = _stamp(getattr(msg, "header", None), t_ns)
         m: object = msg
         if stream == "joint_states":
-            index = self._joint_index(topic, m.name)  # type: ignore[attr-defined]
+            # This runs for every joint state of a bag, and reading must keep up with a bare
+            # rosbags loop (bench_episodes): the same names as last time, in spec order, with
+            # every field filled, take one comparison and one np.array call.
+            names, n = m.name, self._dof  # type: ignore[attr-defined]
+            position, velocity, effort = m.position, m.velocity, m.effort  # type: ignore[attr-defined]
+            if names == self._name_list and self._in_order and len(position) == len(velocity) == len(effort) == n:
+                return Sample(stream, t_ns, stamp, np.array((position, velocity, effort), dtype=np.float64))
+            index = self._joint_index(topic, names)
             if index is None:
                 return None
-            # This runs for every joint state of a bag, and reading must keep up with a bare
-            # rosbags loop (bench_episodes): names already in spec order with every field
-            # filled take one np.array call; anything else goes through the cached index.
-            fields = (m.position, m.velocity, m.effort)  # type: ignore[attr-defined]
-            if self._in_order and all(len(f) == index.size for f in fields):
-                return Sample(stream, t_ns, stamp, np.array(fields, dtype=np.float64))
             values = np.zeros((3, index.size))
-            for row, array in enumerate(fields):
+            for row, array in enumerate((position, velocity, effort)):
                 if len(array):
                     values[row] = np.asarray(array, dtype=np.float64)[index]
             return Sample(stream, t_ns, stamp, values)
@@ -334,7 +351,7 @@ class _Converter:
                 return None
             self._index = np.array([where[name] for name in self.joints], dtype=np.intp)
             self._in_order = key == self.joints
-            self._names = key
+            self._names, self._name_list = key, list(key)
         return self._index
 
     def _scan(self, topic: str, t_ns: int, stamp: int, msg: object) -> Sample | None:
@@ -364,11 +381,10 @@ class _Converter:
 
 
 def _stamp(header: object, default: int) -> int:
-    stamp = getattr(header, "stamp", None)
-    if stamp is None:
+    if header is None:
         return default
-    sec = getattr(stamp, "sec", None)
-    nanosec = getattr(stamp, "nanosec", None)
-    if sec is None:  # ROS 1: secs / nsecs
-        sec, nanosec = getattr(stamp, "secs", 0), getattr(stamp, "nsecs", 0)
-    return int(sec) * 1_000_000_000 + int(nanosec or 0)
+    stamp = header.stamp  # type: ignore[attr-defined]
+    try:
+        return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    except AttributeError:  # ROS 1: secs / nsecs
+        return int(getattr(stamp, "secs", 0)) * 1_000_000_000 + int(getattr(stamp, "nsecs", 0) or 0)
