@@ -21,6 +21,9 @@ from robots import robot_yaml
 from tests.ros.ros_helpers import Collector, ros_context, spin_until, start_node, stop_process
 
 TURTLEBOT_BAG = Path(__file__).resolve().parents[3] / "shared" / "data" / "bags" / "turtlebot3_sim.bag"
+needs_turtlebot = pytest.mark.skipif(
+    not TURTLEBOT_BAG.exists(), reason=f"shared test bag {TURTLEBOT_BAG} is absent (see shared/data/README.md)"
+)
 STATES = 25
 PERIOD_NS = 40_000_000  # 25 Hz: the bag spans 0.96 s
 
@@ -80,6 +83,7 @@ def test_recorded_bag_plays_in_order_at_rate(small_bag: Path, rate: float) -> No
     assert stamps[-1] // 1_000_000_000 == 1_700_000_000
 
 
+@needs_turtlebot
 def test_ros1_bag_plays_as_ros2_twist_and_odometry() -> None:
     playback = BagPlayback(TURTLEBOT_BAG, start_offset_s=2.0)
     assert playback.is_ros1 and playback.duration_s == pytest.approx(89.34, abs=0.01)
@@ -108,6 +112,7 @@ def test_ros1_bag_plays_as_ros2_twist_and_odometry() -> None:
     assert any(abs(m.linear.x) > 0.0 or abs(m.angular.z) > 0.0 for m in twists.messages)
 
 
+@needs_turtlebot
 def test_mapping_limits_topics_and_unknown_types_warn(tmp_path: Path) -> None:
     mapping = tmp_path / "map.yaml"
     mapping.write_text("cmd_vel: /cmd_vel\nodom: /odom\n")
