@@ -31,9 +31,11 @@ from episodes.reading import Episode, read_episodes
 from episodes.topics import ACTION_TOPIC, OBSERVATION_TOPIC, TopicMapping
 from hardware.spec import RobotSpec
 from hardware.state import LaserScan, Odometry, RobotState
+from sim.tasks import flat_observation
 
 FloatArray = NDArray[np.float64]
-# How a dict observation is laid out flat: the policy node's (the task's) order.
+# How a dict observation is laid out flat: the task's own key order (sim.tasks.flat_observation,
+# which the recorder and the policy node use); gymnasium's Dict space sorts its keys instead.
 DICT_KEY_ORDER = ("observation", "achieved_goal", "desired_goal")
 
 
@@ -71,13 +73,6 @@ def split_observations(flat: FloatArray, space: spaces.Space[Any]) -> FloatArray
     return parts
 
 
-def flatten_observation(observation: Any, space: spaces.Space[Any]) -> FloatArray:
-    """One task observation flat, as logged (the inverse of :func:`split_observations` for one step)."""
-    if isinstance(space, spaces.Dict):
-        return np.concatenate([np.ravel(observation[key]) for key in dict_keys(space)]).astype(np.float64)
-    return np.ravel(observation).astype(np.float64)
-
-
 def episode_observations(episode: Episode, task: Any, spec: RobotSpec, bag: str) -> FloatArray:
     """The episode's logged observations ``(N, size)``, or, if none were logged, the task's
     observations of the logged states at the logged actions' times.
@@ -96,7 +91,7 @@ def episode_observations(episode: Episode, task: Any, spec: RobotSpec, bag: str)
     rows = []
     task.begin(_state_at(episode, spec, int(episode.actions.t_ns[0])))
     for t_ns in episode.actions.t_ns:
-        rows.append(flatten_observation(task.observe(_state_at(episode, spec, int(t_ns))), task.observation_space))
+        rows.append(flat_observation(task.observe(_state_at(episode, spec, int(t_ns))))[0])
     return np.stack(rows)
 
 

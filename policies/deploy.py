@@ -268,10 +268,9 @@ def _record_tick(recorder: EpisodeRecorder, tick: Tick) -> None:
     recorder.write_state(tick.state)
     recorder.write_command(tick.sent, stamp_ns)
     if tick.acted:
-        observation = tick.observation
-        if isinstance(observation, Mapping):  # goal tasks: the dict's parts in order, as the policy node sends them
-            observation = np.concatenate([np.ravel(value) for value in observation.values()])
-        recorder.write_observation(observation, stamp_ns)
+        from sim.tasks import flat_observation
+
+        recorder.write_observation(flat_observation(tick.observation)[0], stamp_ns)
         recorder.write_action(tick.action, stamp_ns)
 
 

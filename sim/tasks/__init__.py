@@ -16,7 +16,7 @@ from sim.tasks.arm import ArmPush, ArmReach
 from sim.tasks.arm_control import ARM_ACTION_TYPES, ArmActions, JointFeatures
 from sim.tasks.base_control import relative_goal, scan_features, twist_command, velocity_features
 from sim.tasks.mobile import BaseExplore, BaseNavigate
-from sim.tasks.task import GoalTask, Observation, Outcome, Task
+from sim.tasks.task import GoalTask, Observation, Outcome, Task, flat_observation
 
 #: Every task by name.
 TASKS: dict[str, type[Task]] = {
@@ -52,6 +52,7 @@ __all__ = [
     "Observation",
     "Outcome",
     "Task",
+    "flat_observation",
     "make_task",
     "relative_goal",
     "scan_features",

@@ -215,6 +215,22 @@ class GoalTask(Task):
         return Outcome(reward=reward, info=info)
 
 
+def flat_observation(observation: Observation) -> tuple[NDArray[np.float64], list[tuple[str, int]]]:
+    """An observation as one float64 vector and its named segments ``(key, size)``, in the order
+    the task builds it (a goal task's ``observation``, ``achieved_goal``, ``desired_goal``).
+
+    The one definition of the flat layout that is recorded in bags and published by the policy
+    node; a flat (``Box``) observation is one segment named ``observation``.
+    """
+    if isinstance(observation, Mapping):
+        labels = [(str(key), int(np.size(value))) for key, value in observation.items()]
+        values = np.concatenate([np.ravel(value) for value in observation.values()])
+    else:
+        values = np.ravel(observation)
+        labels = [("observation", int(values.size))]
+    return values.astype(np.float64), labels
+
+
 def box(low: ArrayLike, high: ArrayLike) -> spaces.Box:
     """A float32 Box with per-element bounds."""
     return spaces.Box(np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32), dtype=np.float32)

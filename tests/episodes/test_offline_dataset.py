@@ -11,13 +11,14 @@ from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.logger import configure
 
 from episodes.dataset import DatasetError, export_dataset, load_into_replay_buffer, load_transitions
-from episodes.offline import OfflineEvaluationError, evaluate_offline, flatten_observation
+from episodes.offline import OfflineEvaluationError, evaluate_offline
 from episodes.recording import EpisodeRecorder
 from hardware import RobotSpec
 from policies.bundle import load_bundle
 from policies.deploy import PolicyRunner
 from robots import robot_yaml
 from sim.backends import make_robot
+from sim.tasks import flat_observation
 from tests.policies.test_bundle import build_run
 from tests.ros.bundles import untrained_bundle
 
@@ -58,7 +59,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, spec: RobotSpec) -> tuple[Path
                     rec.write_state(tick.state)
                     rec.write_command(tick.sent, tick.state.stamp_ns)
                     if tick.acted:
-                        rec.write_observation(flatten_observation(tick.observation, task.observation_space),
+                        rec.write_observation(flat_observation(tick.observation)[0],
                                               tick.state.stamp_ns)  # fmt: skip
                         rec.write_action(tick.action, tick.state.stamp_ns)
                 state = runner.robot.read()

@@ -47,6 +47,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool
 
 from hardware.errors import HardwareError
+from sim.tasks import flat_observation
 from sim2real_ros import qos
 from sim2real_ros.conversions import array_msg
 from sim2real_ros.diagnostics import ERROR, OK, WARN, diagnostic_array
@@ -221,13 +222,7 @@ class PolicyNode(LifecycleNode):
         assert self.stats is not None
         self.stats.record(start, robot.state_arrival_ns, published, tick.report.held)
         if tick.acted:
-            observation = tick.observation
-            if isinstance(observation, dict):
-                labels = [(key, int(np.size(value))) for key, value in observation.items()]
-                values = np.concatenate([np.ravel(value) for value in observation.values()])
-            else:
-                labels, values = [("observation", int(np.size(observation)))], np.ravel(observation)
-            self._observation_pub.publish(array_msg(values, labels))
+            self._observation_pub.publish(array_msg(*flat_observation(tick.observation)))
             self._action_pub.publish(array_msg(tick.action, [("action", int(np.size(tick.action)))]))
         report = tick.report
         if report.estop:
