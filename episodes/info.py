@@ -10,7 +10,7 @@ import numpy as np
 
 from episodes import topics as T
 from episodes.errors import BagFormatError
-from episodes.reading import EpisodeWarning, mapped_streams, open_bag
+from episodes.reading import EpisodeWarning, custom_data, mapped_streams, open_bag
 
 # A gap is reported when two consecutive messages of a topic are further apart than this many
 # mean periods (a dropped stretch rather than jitter). The mean, not the median: publishers that
@@ -61,7 +61,7 @@ def bag_info(path: Path | str, mapping: T.TopicMapping | None = None, *, check: 
             raise BagFormatError(
                 f"{path.name} is damaged and cannot be read past {read} messages: {T.one_line(err)}; re-record it"
             ) from err
-        custom = _custom_data(reader)
+        custom = custom_data(reader)
         storage = _storage(reader, path)
     all_times = [t for ts in times.values() for t in ts]
     start = min(all_times) if all_times else 0
@@ -153,15 +153,6 @@ def _episodes(markers: list[tuple[int, str]], start: int, end: int, any_messages
             episodes[-1]["end_s"] = (t_ns - start) * 1e-9
             episodes[-1]["outcome"] = words[2] if len(words) > 2 else None
     return episodes
-
-
-def _custom_data(reader: Any) -> dict[str, str]:
-    data: dict[str, str] = {}
-    for sub in reader.readers:
-        metadata = getattr(getattr(sub, "storage", None), "metadata", None)
-        custom = getattr(metadata, "custom", None) if metadata is not None else None
-        data.update(custom or {})
-    return data
 
 
 def _storage(reader: Any, path: Path) -> str:

@@ -124,6 +124,16 @@ class Episode:
         return self.states.values[:, 1, :]
 
 
+def custom_data(reader: AnyReader) -> dict[str, str]:
+    """The custom data of an open bag (our recorder's run metadata: robot, bundle, git revision);
+    empty for ROS 1 bags and bags we did not write."""
+    data: dict[str, str] = {}
+    for sub in reader.readers:
+        metadata = getattr(getattr(sub, "storage", None), "metadata", None)
+        data.update(getattr(metadata, "custom", None) or {})
+    return data
+
+
 @contextmanager
 def open_bag(path: Path | str) -> Iterator[AnyReader]:
     """An open ``rosbags`` ``AnyReader`` on a rosbag2 folder (MCAP or sqlite3) or a ROS 1 ``.bag``.

@@ -192,15 +192,11 @@ def recorded_robot(bag: Path | str) -> str | None:
 
     :raises EpisodeError: the bag cannot be opened.
     """
-    from episodes.reading import open_bag
+    from episodes.reading import custom_data, open_bag
 
     with open_bag(bag) as reader:
-        for sub in reader.readers:
-            metadata = getattr(getattr(sub, "storage", None), "metadata", None)
-            custom = getattr(metadata, "custom", None) or {}
-            if "robot" in custom:
-                return str(custom["robot"])
-    return None
+        robot = custom_data(reader).get("robot")
+    return None if robot is None else str(robot)
 
 
 def select_episode(episodes: list[Episode], index: int | None, bag: Path) -> Episode:

@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sim2real.errors import Sim2RealError
@@ -18,6 +20,22 @@ from sim2real.errors import Sim2RealError
 
 class EpisodesCommandError(Sim2RealError):
     """An ``episodes.errors.EpisodeError``, reported by the command line as one line."""
+
+
+@contextmanager
+def reported(error: type[Sim2RealError] = EpisodesCommandError) -> Iterator[None]:
+    """Run an episodes command's work: an ``EpisodeError`` becomes ``error`` (one line, exit 2);
+    warnings (what was skipped) are collected and printed to stderr after the work succeeds."""
+    from episodes.errors import EpisodeError
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    except EpisodeError as err:
+        raise error(str(err)) from err
+    for warning in caught:
+        print(f"sim2real: warning: {warning.message}", file=sys.stderr)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -37,18 +55,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action."""
-    from episodes.errors import EpisodeError
     from episodes.info import bag_info, format_info
     from episodes.topics import TopicMapping
 
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            mapping = TopicMapping.from_yaml(args.mapping) if args.mapping is not None else None
-            info = bag_info(args.bag, mapping)
-    except EpisodeError as err:
-        raise EpisodesCommandError(str(err)) from err
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
-    for warning in caught:
-        print(f"sim2real: warning: {warning.message}", file=sys.stderr)
+    with reported():
+        mapping = TopicMapping.from_yaml(args.mapping) if args.mapping is not None else None
+        info = bag_info(args.bag, mapping)
+        print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0

@@ -19,13 +19,12 @@ or robot that does not fit is one error line, exit status 2.
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sim2real.episodes_cmd import reported
 from sim2real.errors import Sim2RealError
 
 
@@ -68,29 +67,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen mode."""
-    from episodes.errors import EpisodeError
     from episodes.topics import TopicMapping
 
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            # Checked here for every mode, so a bad mapping is the same one line whatever the mode.
-            mapping = TopicMapping.from_yaml(args.mapping) if args.mapping is not None else None
-            if args.to_ros:
-                status = _mode_to_ros(args)
+    with reported(ReplayCommandError):
+        # Checked here for every mode, so a bad mapping is the same one line whatever the mode.
+        mapping = TopicMapping.from_yaml(args.mapping) if args.mapping is not None else None
+        if args.to_ros:
+            status = _mode_to_ros(args)
+        else:
+            spec = _spec(args.robot, args.bag)
+            out = args.out if args.out is not None else Path("runs") / "replay" / args.bag.stem
+            if args.in_sim:
+                status = _mode_in_sim(args, spec, mapping, out)
+            elif args.policy is not None:
+                status = _mode_policy(args, spec, out)
             else:
-                spec = _spec(args.robot, args.bag)
-                out = args.out if args.out is not None else Path("runs") / "replay" / args.bag.stem
-                if args.in_sim:
-                    status = _mode_in_sim(args, spec, mapping, out)
-                elif args.policy is not None:
-                    status = _mode_policy(args, spec, out)
-                else:
-                    status = _mode_export(args, spec, out)
-    except EpisodeError as err:
-        raise ReplayCommandError(str(err)) from err
-    for warning in caught:
-        print(f"sim2real: warning: {warning.message}", file=sys.stderr)
+                status = _mode_export(args, spec, out)
     return status
 
 
