@@ -3,7 +3,7 @@
 - :class:`~episodes.recording.EpisodeRecorder` writes a run (states, commands, policy streams,
   episode markers, run metadata) to a rosbag2 MCAP bag with ``rosbags``; no ROS install needed.
 - :func:`~episodes.reading.read_episodes` reads rosbag2 (MCAP, sqlite3) and ROS 1 bags as
-  :class:`~episodes.reading.Episode` streams of a robot spec, through a
+  :class:`~episodes.episode.Episode` streams of a robot spec, through a
   :class:`~episodes.topics.TopicMapping` for bags we did not write.
 - :func:`~episodes.info.bag_info` summarises a bag (``sim2real episodes info``).
 

@@ -94,7 +94,7 @@ def export_dataset(
             arrays[key] = parts
     out = Path(out) if Path(out).suffix == ".npz" else Path(f"{out}.npz")
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **arrays)
+    np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
     return out
 
 
@@ -151,6 +151,8 @@ def _row(obs: Any, i: int) -> Any:
 
 
 def _check_shapes(npz: Path | str, obs: Any, space: spaces.Space[Any]) -> None:
+    got: object
+    wanted: object
     if isinstance(space, spaces.Dict):
         got = {key: value.shape[1:] for key, value in obs.items()}
         wanted = {key: sub.shape for key, sub in space.spaces.items()}

@@ -29,3 +29,7 @@ class MappingError(EpisodeError):
 
 class RecordingError(EpisodeError):
     """The recorder was misused (bag exists already, write after close, a value of the wrong size)."""
+
+
+class EpisodeWarning(UserWarning):
+    """Something in a bag was skipped (a stream that does not fit the robot, corrupt messages)."""

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from episodes import topics as T
-from episodes.errors import BagFormatError
-from episodes.reading import EpisodeWarning, custom_data, mapped_streams, open_bag
+from episodes.errors import BagFormatError, EpisodeWarning
+from episodes.reading import custom_data, mapped_streams, open_bag
 
 # A gap is reported when two consecutive messages of a topic are further apart than this many
 # mean periods (a dropped stretch rather than jitter). The mean, not the median: publishers that
@@ -22,7 +22,7 @@ def bag_info(path: Path | str, mapping: T.TopicMapping | None = None, *, check: 
     """Summarise a bag: timing from the log times, episodes from the markers.
 
     Messages that do not deserialize are counted per topic (``corrupt``) and warned about
-    (:class:`~episodes.reading.EpisodeWarning`) naming the topic and the count skipped.
+    (:class:`~episodes.errors.EpisodeWarning`) naming the topic and the count skipped.
 
     :param path: a rosbag2 folder (MCAP or sqlite3) or a ROS 1 ``.bag``.
     :param mapping: if given, each topic's stream is reported and every mapped topic must exist.

@@ -26,8 +26,9 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from episodes.episode import Episode
 from episodes.errors import EpisodeError
-from episodes.reading import Episode, read_episodes
+from episodes.reading import read_episodes
 from episodes.topics import ACTION_TOPIC, OBSERVATION_TOPIC, TopicMapping
 from hardware.spec import RobotSpec
 from hardware.state import LaserScan, Odometry, RobotState

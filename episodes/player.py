@@ -4,7 +4,7 @@
 ROS 2 CDR bytes, ready for ``rclpy``'s ``Publisher.publish(bytes)``: rosbag2 messages as they are
 in the bag (nothing re-serialized), ROS 1 messages converted with ``rosbags.convert`` (``Header``
 loses ``seq``, ``time`` becomes ``builtin_interfaces/Time``). A topic whose type the ROS 2 message
-set lacks is skipped, with one :class:`~episodes.reading.EpisodeWarning` naming it.
+set lacks is skipped, with one :class:`~episodes.errors.EpisodeWarning` naming it.
 
 :class:`PlaybackClock` is the timing: message ``t_ns`` is due ``(t_ns - first_ns) / rate`` seconds
 after the pass began, on the monotonic clock, so a slow publish is caught up rather than
@@ -24,8 +24,8 @@ from pathlib import Path
 from rosbags.highlevel import AnyReader
 
 from episodes import topics as T
-from episodes.errors import BagFormatError
-from episodes.reading import EpisodeWarning, open_bag
+from episodes.errors import BagFormatError, EpisodeWarning
+from episodes.reading import open_bag
 
 Convert = Callable[[bytes | memoryview], bytes | memoryview]
 

@@ -18,7 +18,7 @@ import math
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -33,7 +33,7 @@ from hardware.command import Command
 from hardware.spec import RobotSpec
 from hardware.state import RobotState
 
-BAG_VERSION = 9
+BAG_VERSION: Literal[9] = 9
 # The MCAP footer that marks "no summary section": a reader scans the data section instead (rosbags
 # and the mcap library both do). Opcode 0x02, length 20, summary start 0, summary offset start 0,
 # CRC 0, then the closing magic.

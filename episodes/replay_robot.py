@@ -1,4 +1,4 @@
-"""``ReplayRobot``: a :class:`hardware.Robot` that plays back a logged :class:`~episodes.reading.Episode`.
+"""``ReplayRobot``: a :class:`hardware.Robot` that plays back a logged :class:`~episodes.episode.Episode`.
 
 Anything that consumes a robot (tasks, :class:`policies.deploy.PolicyRunner`) runs on a log with it:
 :meth:`ReplayRobot.read` returns the state logged at the current replay time, and
@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from episodes.episode import Episode, Series
 from episodes.errors import EpisodeError
-from episodes.reading import Episode, Series
 from hardware.command import Command
 from hardware.spec import RobotSpec
 from hardware.state import LaserScan, Odometry, RobotState

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from episodes.episode import Episode
 from episodes.errors import EpisodeError
-from episodes.reading import Episode, read_episodes
+from episodes.reading import read_episodes
 from episodes.topics import TopicMapping
 from hardware.command import Command
 from hardware.safety import SafeRobot

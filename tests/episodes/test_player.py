@@ -12,8 +12,8 @@ from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
+from episodes.errors import EpisodeWarning
 from episodes.player import BagPlayback, PlaybackClock
-from episodes.reading import EpisodeWarning
 from episodes.recording import EpisodeRecorder
 from hardware import RobotSpec
 from hardware.state import RobotState

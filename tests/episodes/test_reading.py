@@ -15,12 +15,13 @@ from rosbags.typesys import get_types_from_msg
 from episodes.errors import (
     BagFormatError,
     BagNotFoundError,
+    EpisodeWarning,
     MappingError,
     MissingTopicError,
     UnknownMessageTypeError,
 )
 from episodes.info import bag_info
-from episodes.reading import EpisodeWarning, read_episodes
+from episodes.reading import read_episodes
 from episodes.recording import EpisodeRecorder, ros2_typestore
 from episodes.topics import TopicMapping
 from hardware import RobotSpec
@@ -237,3 +238,42 @@ def test_missing_bag_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(BagNotFoundError):
         read_episodes(tmp_path / "nothing", BURGER)
     assert_one_line_error(cli(tmp_path / "nothing"), "does not exist")
+
+
+def test_markers_cut_the_streams_where_they_were_read(tmp_path: Path) -> None:
+    """Messages outside start/end are dropped; a start without its end runs to the next start or
+    the end of the bag; a joint state missing a spec joint is skipped with a warning."""
+    typestore = ros2_typestore()
+    types = typestore.types
+    bag = tmp_path / "cut"
+    # (log time s, what): a float is a joint state with that wheel_left position
+    script: list[tuple[int, float | str]] = [
+        (0, 0.0), (1, "start 0"), (2, 2.0), (3, 3.0), (4, "end 0 success"), (5, 5.0),
+        (6, "start 1"), (7, 7.0), (8, "start 2"), (9, 9.0), (10, "missing"), (11, 11.0),
+    ]  # fmt: skip
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        states = writer.add_connection("/joint_states", "sensor_msgs/msg/JointState", typestore=typestore)
+        markers = writer.add_connection("/sim2real/episode", "std_msgs/msg/String", typestore=typestore)
+        for t, what in script:
+            if isinstance(what, str) and what != "missing":
+                writer.write(markers, t * 10**9, typestore.serialize_cdr(types["std_msgs/msg/String"](data=what),
+                                                                         "std_msgs/msg/String"))  # fmt: skip
+                continue
+            names = ["wheel_left_joint"] if what == "missing" else ["wheel_left_joint", "wheel_right_joint"]
+            js = types["sensor_msgs/msg/JointState"](
+                header=types["std_msgs/msg/Header"](
+                    stamp=types["builtin_interfaces/msg/Time"](sec=t, nanosec=5), frame_id=""
+                ),
+                name=names,
+                position=np.full(len(names), 0.0 if what == "missing" else what),
+                velocity=np.ones(len(names)),
+                effort=np.zeros(len(names)),
+            )
+            writer.write(states, t * 10**9, typestore.serialize_cdr(js, "sensor_msgs/msg/JointState"))
+    with pytest.warns(EpisodeWarning, match=r"skipped 1 messages on /joint_states.*'wheel_right_joint'"):
+        episodes = read_episodes(bag, BURGER)
+    assert [(e.index, e.outcome) for e in episodes] == [(0, "success"), (1, None), (2, None)]
+    assert [e.positions[:, 0].tolist() for e in episodes] == [[2.0, 3.0], [7.0], [9.0, 11.0]]
+    assert [(e.start_ns, e.end_ns) for e in episodes] == [(1e9, 4e9), (6e9, 7e9), (8e9, 11e9)]
+    np.testing.assert_array_equal(episodes[2].states.stamp_ns, [9 * 10**9 + 5, 11 * 10**9 + 5])
+    np.testing.assert_array_equal(episodes[0].velocities, np.ones((2, 2)))

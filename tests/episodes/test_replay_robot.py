@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from episodes.reading import Episode, read_episodes
+from episodes.episode import Episode
+from episodes.reading import read_episodes
 from episodes.replay_robot import ReplayRobot
 from hardware.command import Command
 from hardware.errors import CommandError
