@@ -54,6 +54,32 @@ def _distro_order(name: str) -> int:
     return order.index(distro) if distro in order else len(order)
 
 
+def run_metadata(spec: RobotSpec | None = None, **extra: str) -> dict[str, str]:
+    """What a bag records about its run, for its custom data: the robot, its YAML and calibration,
+    the source revision and the time, plus ``extra`` (bundle, task, backend, seed...).
+
+    :param spec: the robot recorded; ``None`` when the recording names no robot (topics only).
+    """
+    metadata = {"git_revision": git_revision(), "recorded_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if spec is not None:
+        calibration = str(spec.calibration_path) if spec.calibration_path is not None else "none"
+        metadata |= {"robot": spec.name, "robot_yaml": str(spec.yaml_path), "calibration": calibration}
+    return metadata | extra
+
+
+def git_revision() -> str:
+    """The source tree's ``git rev-parse HEAD``, or ``"unknown"`` outside a git checkout."""
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
+
+
 class EpisodeRecorder:
     """Writes one bag: states, commands, policy streams and episode markers of one robot.
 

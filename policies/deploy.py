@@ -299,8 +299,8 @@ def run_bundle(
     :param max_steps: policy steps per episode; the bundle's episode length when ``None``.
     :param on_episode: called with each episode's index and result as it finishes.
     :param record: a new rosbag2 folder to record every episode into
-        (:class:`episodes.recording.EpisodeRecorder`; metadata: robot, bundle, task, backend,
-        seed, git revision); ``None`` for none.
+        (:class:`episodes.recording.EpisodeRecorder`; metadata: robot, its YAML and calibration,
+        bundle, task, backend, seed, git revision); ``None`` for none.
     :raises BundleError: the bundle is broken or does not fit the robot.
     """
     from sim.backends import make_robot
@@ -395,30 +395,11 @@ def _recorder(
 ) -> EpisodeRecorder | None:
     if path is None:
         return None
-    from episodes.recording import EpisodeRecorder
+    from episodes.recording import EpisodeRecorder, run_metadata
 
-    metadata = {
-        "bundle": str(Path(bundle_path).resolve()),
-        "task": task,
-        "backend": backend,
-        "seed": str(seed),
-        "git_revision": git_revision(),
-    }
+    metadata = run_metadata(spec, bundle=str(Path(bundle_path).resolve()), task=task, backend=backend, seed=str(seed))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return EpisodeRecorder(path, spec, metadata=metadata)
-
-
-def git_revision() -> str:
-    """The source tree's ``git rev-parse HEAD``, or ``"unknown"`` outside a git checkout."""
-    import subprocess
-
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
 
 
 def _video_writer(path: str | Path | None, fps: float) -> Any:

@@ -23,16 +23,17 @@ class EpisodesCommandError(Sim2RealError):
 
 
 @contextmanager
-def reported(error: type[Sim2RealError] = EpisodesCommandError) -> Iterator[None]:
-    """Run an episodes command's work: an ``EpisodeError`` becomes ``error`` (one line, exit 2);
-    warnings (what was skipped) are collected and printed to stderr after the work succeeds."""
+def reported(error: type[Sim2RealError] = EpisodesCommandError, *also: type[Exception]) -> Iterator[None]:
+    """Run an episodes command's work: an ``EpisodeError`` (or one of ``also``) becomes ``error``
+    (one line, exit 2); warnings (what was skipped) are collected and printed to stderr after the
+    work succeeds."""
     from episodes.errors import EpisodeError
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
-    except EpisodeError as err:
+    except (EpisodeError, *also) as err:
         raise error(str(err)) from err
     for warning in caught:
         print(f"sim2real: warning: {warning.message}", file=sys.stderr)

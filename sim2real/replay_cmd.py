@@ -5,15 +5,17 @@ Modes (exactly one)::
     sim2real replay BAG --in-sim [--backend mujoco|pybullet] [--raw|--safety] [--start S] [--duration D]
     sim2real replay BAG --to-ros [--rate R] [--clock] [--loop] [--start S]
     sim2real replay BAG --policy BUNDLE
-    sim2real replay BAG --export-dataset
+    sim2real replay BAG --export-dataset [--bundle BUNDLE]
 
 common options: ``--robot ROBOT`` (the bag's recorded robot by default), ``--mapping YAML`` (topic
 mapping for a bag we did not write), ``--episode N``, ``--out DIR`` (``runs/replay/<bag stem>/``).
 
 ``--in-sim`` prints the divergence summary and writes ``replay_<backend>.png`` and
 ``replay_<backend>.yaml`` into ``--out``; the commands pass the safety layer unless our recorder
-wrote the bag (see :mod:`episodes.sim_replay`), or as ``--raw`` / ``--safety`` say. A bag, mapping
-or robot that does not fit is one error line, exit status 2.
+wrote the bag (see :mod:`episodes.sim_replay`), or as ``--raw`` / ``--safety`` say. ``--policy``
+writes ``offline_actions.png`` and ``offline.yaml``; ``--export-dataset`` writes ``dataset.npz``
+(``--bundle`` splits dict observations into their keys). A bag, mapping or robot that does not
+fit is one error line, exit status 2.
 """
 
 from __future__ import annotations
@@ -62,14 +64,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--rate", type=float, default=1.0, help="playback rate (--to-ros)")
     parser.add_argument("--clock", action="store_true", help="publish /clock (--to-ros)")
     parser.add_argument("--loop", action="store_true", help="play the bag in a loop (--to-ros)")
+    parser.add_argument(
+        "--bundle", type=Path, help="the run's bundle: splits dict observations into their keys (--export-dataset)"
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen mode."""
     from episodes.topics import TopicMapping
+    from policies.bundle import BundleError
 
-    with reported(ReplayCommandError):
+    with reported(ReplayCommandError, BundleError):
         # Checked here for every mode, so a bad mapping is the same one line whatever the mode.
         mapping = TopicMapping.from_yaml(args.mapping) if args.mapping is not None else None
         if args.to_ros:
@@ -119,31 +125,44 @@ def _mode_in_sim(args: argparse.Namespace, spec: Any, mapping: Any, out: Path) -
 # The other modes take the mapping YAML's path (they read it themselves).
 def _mode_to_ros(args: argparse.Namespace) -> int:
     try:
-        from episodes.player import play_bag
+        import rclpy  # noqa: F401  (the player node's only dependency beyond the episodes extra)
     except ImportError as err:
-        raise ReplayCommandError(f"replay --to-ros is not available yet ({err})") from err
+        raise ReplayCommandError(
+            f"replay --to-ros needs ROS 2's rclpy ({err}); install it: pip install -e '.[ros]'"
+        ) from err
+    from episodes.player import play_bag
+
     return int(play_bag(args.bag, rate=args.rate, clock=args.clock, loop=args.loop, start_offset_s=args.start,
                         mapping=args.mapping))  # fmt: skip
 
 
 def _mode_policy(args: argparse.Namespace, spec: Any, out: Path) -> int:
-    try:
-        from episodes.offline import evaluate_offline
-    except ImportError as err:
-        raise ReplayCommandError(f"replay --policy is not available yet ({err})") from err
+    from episodes.offline import evaluate_offline
+
     summary = evaluate_offline(args.bag, args.policy, spec, mapping=args.mapping, out=out)
-    for key, value in summary.items():
-        print(f"{key}: {value}")
+    out.mkdir(parents=True, exist_ok=True)
+    summary_path = out / "offline.yaml"
+    summary_path.write_text(yaml.safe_dump(summary, sort_keys=False))
+    per_dimension = summary.pop("per_dimension")
+    print(_format(summary))
+    for d, metrics in enumerate(per_dimension):
+        print(f"  a[{d}]: {_number(metrics)}")
+    print(f"wrote {summary['plot']} and {summary_path}")
     return 0
 
 
 def _mode_export(args: argparse.Namespace, spec: Any, out: Path) -> int:
-    try:
-        from episodes.dataset import export_dataset
-    except ImportError as err:
-        raise ReplayCommandError(f"replay --export-dataset is not available yet ({err})") from err
-    path = export_dataset(args.bag, spec, out / "dataset.npz", mapping=args.mapping, bundle=None)
-    print(path)
+    import numpy as np
+
+    from episodes.dataset import export_dataset
+
+    path = export_dataset(args.bag, spec, out / "dataset.npz", mapping=args.mapping, bundle=args.bundle)
+    with np.load(path) as data:
+        arrays = {key: data[key].shape for key in data.files}
+        transitions, episodes = len(data["rewards"]), len(np.unique(data["episode"]))
+        terminal = int(data["terminated"].sum())
+    print(f"{transitions} transitions from {episodes} episodes ({terminal} terminal) -> {path}")
+    print("  " + ", ".join(f"{key} {shape}" for key, shape in arrays.items()))
     return 0
 
 

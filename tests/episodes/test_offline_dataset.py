@@ -134,3 +134,29 @@ def test_dataset_shapes_and_sac_trains_from_replay_buffer(run: tuple[Path, Path,
     assert model._n_updates == 10
     after = [p.detach().numpy() for p in model.critic.parameters()]
     assert any(not np.allclose(a.numpy(), b) for a, b in zip(before, after, strict=True))
+
+
+def test_replay_cli_policy_and_export(run: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """``sim2real replay --policy`` and ``--export-dataset`` end to end (the robot from the bag)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    bag, bundle_a, _ = run
+
+    def replay(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "sim2real", "replay", str(bag), *map(str, args), "--out", str(tmp_path)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+
+    policy = replay("--policy", bundle_a)
+    assert policy.returncode == 0, policy.stderr
+    summary = yaml.safe_load((tmp_path / "offline.yaml").read_text())
+    assert summary["steps"] == 2 * STEPS and summary["rmse"] < 1e-5
+    assert "a[2]: mae" in policy.stdout and (tmp_path / "offline_actions.png").stat().st_size > 5000
+    export = replay("--export-dataset", "--bundle", bundle_a)
+    assert export.returncode == 0, export.stderr
+    assert f"{2 * STEPS - 1} transitions from 2 episodes (1 terminal)" in export.stdout
+    assert "obs.desired_goal (23, 3)" in export.stdout
+    wrong = replay("--policy", tmp_path / "no_bundle")
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr

@@ -50,6 +50,7 @@ def test_run_records_every_episode(bundle: Path, tmp_path: Path, capsys: pytest.
     assert custom["robot"] == "ur5e" and custom["bundle"] == str(bundle.resolve())
     assert custom["backend"] == "mujoco" and custom["seed"] == "0"
     assert len(custom["git_revision"]) == 40 or custom["git_revision"] == "unknown"
+    assert custom["calibration"] == "none" and custom["robot_yaml"].endswith("ur5e.yaml")
 
 
 def test_record_refuses_an_existing_bag(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -42,7 +42,7 @@ def record(sim: subprocess.Popen[str], bag: Path, sig: int) -> tuple[list[tuple[
             pytest.fail(f"sim_node published nothing:\n{stop_process(sim)[1]}")
         recorder = start_node(
             "sim2real_ros.recorder_node",
-            {"output": str(bag), "topics": ["/joint_states"], "checkpoint_period_s": 0.2},
+            {"output": str(bag), "topics": ["/joint_states"], "checkpoint_period_s": 0.2, "bundle": "bundles/reach-v1"},
         )
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
@@ -99,6 +99,10 @@ def test_signal_closes_the_bag_complete(sim: subprocess.Popen[str], tmp_path: Pa
         summary = make_reader(stream).get_summary()  # the independent reader sees a complete summary
     assert summary is not None and summary.statistics is not None
     assert summary.statistics.message_count == len(recorded)
+    custom = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]["custom_data"]
+    assert custom["bundle"] == "bundles/reach-v1" and custom["recorded_by"] == "/recorder_node"
+    assert len(custom["git_revision"]) == 40 or custom["git_revision"] == "unknown"
+    assert "robot" not in custom  # topics only: no robot named
 
 
 def test_sigkill_leaves_a_bag_that_opens(sim: subprocess.Popen[str], tmp_path: Path) -> None:

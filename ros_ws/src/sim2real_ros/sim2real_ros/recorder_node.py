@@ -47,7 +47,9 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from episodes.recording import BAG_VERSION, checkpoint_bag, ros2_typestore
+import robots
+from episodes.recording import BAG_VERSION, checkpoint_bag, ros2_typestore, run_metadata
+from hardware.spec import RobotSpec
 
 #: What a ``robot`` recording adds to the robot's own topics.
 POLICY_TOPICS = ("/policy_node/observation", "/policy_node/action", "/diagnostics")
@@ -57,9 +59,6 @@ DRAIN_MAX = 1000
 
 def robot_topics(robot: str) -> list[str]:
     """The standard topics of a shipped robot (or robot YAML), plus :data:`POLICY_TOPICS`."""
-    import robots
-    from hardware.spec import RobotSpec
-
     spec = RobotSpec.from_yaml(robots.robot_yaml(robot))
     ros = spec.ros
     topics = [ros.joint_states]
@@ -84,6 +83,7 @@ class RecorderNode(Node):
     - ``output`` (str): the bag folder to create (must not exist).
     - ``topics`` (str[]): topics to record; with ``robot``, added to the robot's.
     - ``robot`` (str): a shipped robot's name or a robot YAML: record its standard topics.
+    - ``bundle`` (str): the policy bundle driving the robot, for the bag's run metadata.
     - ``reliable`` (bool): subscribe reliable (a reliable publisher then never drops for us);
       best effort (default) also hears best-effort publishers such as laser drivers.
     - ``depth`` (int): subscription queue depth, messages.
@@ -96,6 +96,7 @@ class RecorderNode(Node):
         self._declare("output", "", "bag folder to create (must not exist)")
         self._declare("topics", Parameter.Type.STRING_ARRAY, "topics to record")
         self._declare("robot", "", "shipped robot name or robot YAML: record its standard topics")
+        self._declare("bundle", "", "the policy bundle driving the robot (run metadata)")
         self._declare("reliable", False, "reliable subscriptions (else best effort, which hears any publisher)")
         self._declare("depth", 1000, "subscription queue depth, messages")
         self._declare("checkpoint_period_s", 0.5, "how often the bag is made openable after a kill, s")
@@ -116,6 +117,13 @@ class RecorderNode(Node):
         )
         self.typestore = ros2_typestore()
         self.writer = Writer(Path(output), version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+        spec = RobotSpec.from_yaml(robots.robot_yaml(robot)) if robot else None
+        bundle = str(self.get_parameter("bundle").value)
+        metadata = run_metadata(
+            spec, recorded_by=self.get_fully_qualified_name(), **({"bundle": bundle} if bundle else {})
+        )
+        for key, value in metadata.items():
+            self.writer.set_custom_data(key, value)
         self.writer.open()
         self.counts: dict[str, int] = {}
         self._recording: dict[str, Any] = {}
