@@ -13,11 +13,15 @@
    loop (``sim2real run``): learning curve, evaluation video, and the sim-to-sim success rate.
 5. The same bundle on ROS 2 (``sim2real launch sim_arm``): the policy node drives the simulated
    UR5e's driver topics to three targets sent on the goal topic (``sim2real.demo_ros``).
+6. Episodes: part 4's PyBullet run, recorded to a rosbag2 MCAP bag, is replayed open loop in
+   MuJoCo (the drift between the simulators), evaluated offline and exported as a dataset; the
+   shared TurtleBot3 log, if present, drives our burger in MuJoCo (``sim2real.demo_episodes``).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -67,7 +71,8 @@ def panda_yaml(out: Path) -> Path | None:
 
 
 def train_export_run(run_dir: Path) -> tuple[Path, list[str]]:
-    """Part 4: a short gSDE training in MuJoCo, the bundle, and that bundle in PyBullet."""
+    """Part 4: a short gSDE training in MuJoCo, the bundle, and that bundle in PyBullet (recorded
+    to ``run_dir/pybullet_episodes``, a rosbag2 bag)."""
     from policies.config import load_config
     from policies.deploy import run_bundle
     from policies.export import export_bundle
@@ -78,27 +83,33 @@ def train_export_run(run_dir: Path) -> tuple[Path, list[str]]:
     config = load_config("arm_reach_sac_gsde", {**overrides, "checkpoint.freq": 0})
     result = train(config, run_dir, progress_bar=False, progress_lines=2000)
     bundle = export_bundle(run_dir)
-    transfer = run_bundle(bundle, backend="pybullet", episodes=10, seed=1000, video=run_dir / "pybullet.mp4")
+    bag = run_dir / "pybullet_episodes"
+    if bag.exists():  # a demo run before this one: the recorder never overwrites a bag
+        shutil.rmtree(bag)
+    transfer = run_bundle(
+        bundle, backend="pybullet", episodes=10, seed=1000, video=run_dir / "pybullet.mp4", record=bag
+    )
     return bundle, [
         summary_lines(result.metrics),
         f"  bundle: {bundle} (ONNX; reproduces SB3's actions to 1e-5)",
         f"  the bundle in PyBullet (trained in MuJoCo): success {100 * transfer['success_rate']:.0f}% over "
-        f"{transfer['episodes']} episodes, video {run_dir / 'pybullet.mp4'}",
+        f"{transfer['episodes']} episodes, video {run_dir / 'pybullet.mp4'}, recorded to {bag}",
     ]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the five parts of the demo and print where the pictures are."""
+    """Run the six parts of the demo and print where the pictures are."""
     from robots import available, randomization_yaml, robot_yaml
     from sim.parity import kinematic_parity
     from sim2real import rollout_cmd
+    from sim2real.demo_episodes import run_episodes_demo
     from sim2real.demo_ros import run_ros_demo
     from sim2real.demo_safety import run_demo
     from sim2real.robot_cmd import render_robot
 
     out: Path = args.out
     start = time.monotonic()
-    print(f"[1/5] robot descriptions in MuJoCo and PyBullet -> {out}/")
+    print(f"[1/6] robot descriptions in MuJoCo and PyBullet -> {out}/")
     paths = [robot_yaml(name) for name in available()]
     panda = panda_yaml(out)
     if panda is not None:
@@ -112,11 +123,11 @@ def run(args: argparse.Namespace) -> int:
             f"FK agrees to {parity.position_error_m:.1e} m / {parity.angle_error_rad:.1e} rad; {picture}"
         )
 
-    print("[2/5] the safety layer driving the simulated UR5e (NaN burst, stale state, e-stop)")
+    print("[2/6] the safety layer driving the simulated UR5e (NaN burst, stale state, e-stop)")
     for line in run_demo(RobotSpec.from_yaml(robot_yaml("ur5e")), out):
         print(line)
 
-    print("[3/5] Gymnasium environments on both simulators (sim2real rollout)")
+    print("[3/6] Gymnasium environments on both simulators (sim2real rollout)")
     rollouts = [
         ["ArmReach", "--policy", "scripted", "--backend", "mujoco", "--out", str(out / "arm_reach_mujoco")],
         ["ArmReach", "--policy", "scripted", "--backend", "pybullet", "--out", str(out / "arm_reach_pybullet")],
@@ -128,13 +139,17 @@ def run(args: argparse.Namespace) -> int:
     for argv in rollouts:
         rollout_cmd.run(parser.parse_args(["rollout", *argv]))
 
-    print(f"[4/5] train ArmReach with SAC + gSDE ({DEMO_TRAIN_STEPS} steps), export, run the bundle in PyBullet")
+    print(f"[4/6] train ArmReach with SAC + gSDE ({DEMO_TRAIN_STEPS} steps), export, run the bundle in PyBullet")
     bundle, lines = train_export_run(out / "arm_reach_policy")
     for line in lines:
         print(line)
 
-    print("[5/5] the bundle on ROS 2: sim2real launch sim_arm (sim_node + policy_node), goals over the goal topic")
+    print("[5/6] the bundle on ROS 2: sim2real launch sim_arm (sim_node + policy_node), goals over the goal topic")
     for line in run_ros_demo(bundle, out / "ros_sim_arm"):
+        print(line)
+
+    print("[6/6] episodes: the PyBullet run's bag read back, replayed in MuJoCo, evaluated offline, exported")
+    for line in run_episodes_demo(out / "arm_reach_policy" / "pybullet_episodes", bundle, out / "episodes"):
         print(line)
     print(f"done in {time.monotonic() - start:.0f} s")
     return 0
