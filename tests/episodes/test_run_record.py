@@ -59,3 +59,21 @@ def test_record_refuses_an_existing_bag(bundle: Path, tmp_path: Path, capsys: py
     assert cli.main(["run", str(bundle), "--episodes", "1", "--max-steps", "2", "--record", str(bag)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and str(bag) in error and "new bag path" in error
+
+
+def test_demo_episodes_part_reads_replays_evaluates_and_exports(bundle: Path, tmp_path: Path) -> None:
+    """``sim2real demo`` part 6 on a recorded PyBullet run: its lines carry the measured numbers."""
+    from policies.deploy import run_bundle
+    from sim2real.demo_episodes import TURTLEBOT_BAG, run_episodes_demo
+
+    bag = tmp_path / "pybullet_episodes"
+    run_bundle(bundle, backend="pybullet", episodes=2, seed=3, max_steps=5, record=bag)
+    lines = run_episodes_demo(bag, bundle, tmp_path / "episodes")
+    assert "2 episodes of ur5e" in lines[0]
+    assert "replayed in MuJoCo" in lines[1] and "joint RMSE" in lines[1]
+    assert "differ from the logged actions by at most 0" in lines[2]  # the bundle that drove the run
+    with np.load(tmp_path / "episodes" / "dataset.npz") as data:  # 5 steps each; a timeout's last has no next
+        assert 8 <= len(data["rewards"]) <= 10 and f"{len(data['rewards'])} transitions" in lines[3]
+    for name in ("replay_pybullet_run_in_mujoco.png", "offline_actions.png", "dataset.npz"):
+        assert (tmp_path / "episodes" / name).stat().st_size > 1000
+    assert ("TurtleBot3" in lines[4]) == TURTLEBOT_BAG.exists()
