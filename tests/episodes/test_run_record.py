@@ -76,4 +76,4 @@ def test_demo_episodes_part_reads_replays_evaluates_and_exports(bundle: Path, tm
         assert 8 <= len(data["rewards"]) <= 10 and f"{len(data['rewards'])} transitions" in lines[3]
     for name in ("replay_pybullet_run_in_mujoco.png", "offline_actions.png", "dataset.npz"):
         assert (tmp_path / "episodes" / name).stat().st_size > 1000
-    assert ("TurtleBot3" in lines[4]) == TURTLEBOT_BAG.exists()
+    assert ("a bag we did not write" in lines[4]) == TURTLEBOT_BAG.exists()
