@@ -13,7 +13,7 @@ against a bare ``rosbags`` loop, in the same run.
   ``read_episodes`` (deserialize, convert to the spec's units and joint order, cut into episodes:
   what ``replay --in-sim``, ``--policy`` and ``--export-dataset`` load) and ``BagPlayback``
   (what ``replay --to-ros`` publishes). The machines are noisy, with slowdowns that last seconds:
-  ROUNDS short interleaved rounds (a 20,000-message bag reads in about 0.3 s), so that each ratio
+  ROUNDS short interleaved rounds (a 20,000-message bag reads in about 0.25 s), so that each ratio
   compares passes under the same conditions; the median ratio (target >= 0.8) with its range.
 
 Every ROS process uses ``ROS_DOMAIN_ID`` ``--domain-id`` on localhost only. Writes
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 TOPIC = "/bench/joint_states"
 JOINTS = [f"joint_{i}" for i in range(6)]
-ROUNDS = 21
+ROUNDS = 31
 START_TIMEOUT_S = 30.0
 
 
@@ -238,8 +238,9 @@ def reading(args: argparse.Namespace) -> dict[str, Any]:
                               "bare_anyreader_hz": statistics.median(bare)}  # fmt: skip
     for name, rate in rates.items():
         ratios = [ours / theirs for ours, theirs in zip(rate, bare, strict=True)]
+        # Also the ratio of the best rounds (what timeit reports): the least disturbed pass of each.
         result[name] = {"rate_hz": statistics.median(rate), "ratio_median": statistics.median(ratios),
-                        "ratio_range": [min(ratios), max(ratios)]}  # fmt: skip
+                        "ratio_range": [min(ratios), max(ratios)], "ratio_best": max(rate) / max(bare)}  # fmt: skip
     return result
 
 
@@ -284,7 +285,8 @@ def main() -> int:
     for name in ("read_episodes", "playback"):
         ratio, (low, high) = read[name]["ratio_median"], read[name]["ratio_range"]
         print(f"  {name}: {read[name]['rate_hz']:,.0f}/s vs bare AnyReader {read['bare_anyreader_hz']:,.0f}/s, "
-              f"ratio {ratio:.2f} (range {low:.2f}-{high:.2f}); target >= 0.8: {'PASS' if ratio >= 0.8 else 'FAIL'}",
+              f"ratio {ratio:.2f} (range {low:.2f}-{high:.2f}, best rounds {read[name]['ratio_best']:.2f}); "
+              f"target >= 0.8: {'PASS' if ratio >= 0.8 else 'FAIL'}",
               flush=True)  # fmt: skip
     report = {"load_average": load, "recording": rec, "reading": read}
     (out / "report.yaml").write_text(yaml.safe_dump(plain(report), sort_keys=False))

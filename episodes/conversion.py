@@ -90,16 +90,20 @@ class MessageConverter:
         #: Messages skipped as not fitting the robot: ``{topic: (count, why)}``.
         self.skipped: dict[str, tuple[int, str]] = {}
         self._names: tuple[str, ...] | None = None  # the joint names the index below was made for
-        self._name_list: list[str] = []  # the same names, as messages carry them
         self._index: NDArray[np.intp] = np.zeros(0, np.intp)
-        self._in_order = False  # those names are exactly the spec's joints, in order
+        # Those names as messages carry them, when they are the spec's joints in spec order (the
+        # fast path's test); None otherwise.
+        self._spec_order: list[str] | None = None
 
     def for_stream(self, stream: str, topic: str) -> Convert:
         """The converter of ``topic``, which carries ``stream`` (a key of :data:`episodes.topics.STREAM_TYPES`)."""
         if stream == "episode":
             return partial(self._marker, topic)
+        if stream not in self.columns:
+            self.columns[stream] = StreamColumns(parts=3 if stream == "joint_states" else 1)
+        if stream == "joint_states":
+            return self._joint_states(self.columns[stream], topic)
         methods: dict[str, Callable[[StreamColumns, str, int, Any], None]] = {
-            "joint_states": self._joint_states,
             "odom": self._odometry,
             "scan": self._scan,
             "cmd_vel": self._twist,
@@ -108,8 +112,6 @@ class MessageConverter:
             "action": self._array,
             "reward": self._reward,
         }
-        if stream not in self.columns:
-            self.columns[stream] = StreamColumns(parts=3 if stream == "joint_states" else 1)
         return partial(methods[stream], self.columns[stream], topic)
 
     def series(self, stream: str, shape: tuple[int, ...]) -> Series:
@@ -129,26 +131,38 @@ class MessageConverter:
     # --- one method per stream: everything is computed before the first append, so a message
     # --- that fails to convert leaves its stream's columns aligned.
 
-    def _joint_states(self, out: StreamColumns, topic: str, t_ns: int, msg: Any) -> None:
-        position, velocity, effort = msg.position, msg.velocity, msg.effort
+    def _joint_states(self, out: StreamColumns, topic: str) -> Convert:
+        """The converter of a joint-state topic: nearly every message of a bag takes its fast path
+        (a ROS 2 message with the spec's joints in spec order, every field filled: its arrays are
+        kept as they are), so it is a closure over the columns' bound ``append`` methods."""
         n = len(self.joints)
-        # Nearly every joint state of a bag takes this path: a ROS 2 message with the same names
-        # as the last one, in spec order, every field filled. Its arrays are kept as they are.
-        if msg.name == self._name_list and self._in_order and len(position) == len(velocity) == len(effort) == n:
-            stamp = msg.header.stamp
-            if hasattr(stamp, "nanosec"):
-                out.t_ns.append(t_ns)
-                out.stamp_ns.append(stamp.sec * 1_000_000_000 + stamp.nanosec)
-                out.parts[0].append(position)
-                out.parts[1].append(velocity)
-                out.parts[2].append(effort)
-                return
+        add_t, add_stamp = out.t_ns.append, out.stamp_ns.append
+        add_position, add_velocity, add_effort = (part.append for part in out.parts)
+
+        def convert(t_ns: int, msg: Any) -> None:
+            position, velocity, effort = msg.position, msg.velocity, msg.effort
+            if msg.name == self._spec_order and len(position) == len(velocity) == len(effort) == n:
+                stamp = msg.header.stamp
+                if hasattr(stamp, "nanosec"):  # ROS 1 stamps (secs, nsecs) take the general path
+                    add_t(t_ns)
+                    add_stamp(stamp.sec * 1_000_000_000 + stamp.nanosec)
+                    add_position(position)
+                    add_velocity(velocity)
+                    add_effort(effort)
+                    return
+            self._joint_states_by_name(out, topic, t_ns, msg)
+
+        return convert
+
+    def _joint_states_by_name(self, out: StreamColumns, topic: str, t_ns: int, msg: Any) -> None:
+        """The general path: joints picked by name, empty velocity or effort filled with zeros."""
+        position, velocity, effort = msg.position, msg.velocity, msg.effort
         index = self._joint_index(topic, msg.name)
         if index is None:
             return
         rows = []
         for array in (position, velocity, effort):  # drivers may leave velocity or effort empty
-            rows.append(np.asarray(array, dtype=np.float64)[index] if len(array) else np.zeros(n))
+            rows.append(np.asarray(array, dtype=np.float64)[index] if len(array) else np.zeros(index.size))
         stamp_ns = _stamp(msg.header, t_ns)
         out.t_ns.append(t_ns)
         out.stamp_ns.append(stamp_ns)
@@ -165,8 +179,8 @@ class MessageConverter:
                 self._skip(topic, f"joints {missing} of '{self.spec.name}' are not in its names {list(key)}")
                 return None
             self._index = np.array([where[name] for name in self.joints], dtype=np.intp)
-            self._in_order = key == self.joints
-            self._names, self._name_list = key, list(key)
+            self._names = key
+            self._spec_order = list(key) if key == self.joints else None
         return self._index
 
     def _odometry(self, out: StreamColumns, topic: str, t_ns: int, msg: Any) -> None:
