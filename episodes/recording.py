@@ -97,6 +97,9 @@ class EpisodeRecorder:
     :param metadata: run metadata stored as the bag's ``custom_data`` (string values; robot,
         bundle, calibration, git revision...). ``robot`` is set to ``spec.name`` if absent.
     :param time_origin_ns: log time of the first message, ns since the epoch; wall clock if ``None``.
+    :param checkpoint_period_s: make the bag openable as it stands (:func:`checkpoint_bag`) at
+        every episode end and at least this often, wall-clock s, so that a killed process loses at
+        most this much; ``None``: only when closed.
     """
 
     def __init__(
@@ -106,8 +109,11 @@ class EpisodeRecorder:
         *,
         metadata: dict[str, str] | None = None,
         time_origin_ns: int | None = None,
+        checkpoint_period_s: float | None = 1.0,
     ) -> None:
         self.path = Path(path)
+        self.checkpoint_period_s = checkpoint_period_s
+        self._next_checkpoint = time.monotonic() + (checkpoint_period_s or 0.0)
         self.spec = spec
         self.mapping = T.TopicMapping.for_spec(spec)
         self.typestore = ros2_typestore()
@@ -182,6 +188,13 @@ class EpisodeRecorder:
             raise RecordingError(f"episode outcome must be one word, got {outcome!r}")
         self._marker(f"end {self._episode} {outcome}", stamp_ns)
         self._episode = None
+        if self.checkpoint_period_s is not None:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Make what is written so far a bag that opens, even if the process is killed next."""
+        checkpoint_bag(self._writer)
+        self._next_checkpoint = time.monotonic() + (self.checkpoint_period_s or 0.0)
 
     # --- streams --------------------------------------------------------------------------------
 
@@ -266,6 +279,8 @@ class EpisodeRecorder:
             connection = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
             self._connections[key] = connection
         self._writer.write(connection, log_ns, self.typestore.serialize_cdr(msg, msgtype))
+        if self.checkpoint_period_s is not None and time.monotonic() >= self._next_checkpoint:
+            self.checkpoint()
 
     def _header(self, stamp_ns: int, frame_id: str = "") -> object:
         ns = int(stamp_ns)

@@ -14,14 +14,19 @@ extras can still run the subcommands it has.
 Errors: a :class:`~sim2real.errors.Sim2RealError` or ``hardware.errors.HardwareError`` raised by
 a subcommand is printed as one line, ``sim2real: error: <message>``, with exit status 2 (the
 same status argparse uses for a bad command line). Any other exception is a bug: it propagates
-with its traceback (exit status 1). Ctrl-C exits with 130, as a shell does.
+with its traceback (exit status 1). Ctrl-C exits with 130, as a shell does; SIGTERM (what
+``kill``, systemd and container runtimes send) is handled like Ctrl-C, so that the work is
+unwound (a bag being recorded is closed complete, a robot is left holding) and the exit status
+is 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -32,6 +37,11 @@ from sim2real.errors import Sim2RealError
 PROG = "sim2real"
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: raised in the main thread to unwind the command like Ctrl-C does."""
 
 
 class CommandModule(Protocol):
@@ -134,6 +144,10 @@ def one_line(err: BaseException) -> str:
     return "; ".join(lines) or type(err).__name__
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status.
 
@@ -142,8 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = _selected_command(argv)
     args = build_parser(selected).parse_args(argv)
+    # Only where signals can be handled (the main thread), and never over a caller's own handler.
+    previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    if previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _load(args.command).run(args)
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -152,3 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {one_line(err)}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)

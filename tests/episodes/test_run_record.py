@@ -3,11 +3,16 @@ back as the same episodes (count, outcomes, steps) with the run's metadata."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from mcap.reader import make_reader
 
 from episodes.reading import read_episodes
 from hardware.spec import RobotSpec
@@ -16,6 +21,7 @@ from sim2real import cli
 from tests.ros.bundles import untrained_bundle
 
 UR5E = RobotSpec.from_yaml(robot_yaml("ur5e"))
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +83,38 @@ def test_demo_episodes_part_reads_replays_evaluates_and_exports(bundle: Path, tm
     for name in ("replay_pybullet_run_in_mujoco.png", "offline_actions.png", "dataset.npz"):
         assert (tmp_path / "episodes" / name).stat().st_size > 1000
     assert ("a bag we did not write" in lines[4]) == TURTLEBOT_BAG.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_recording_run_stopped_by_a_signal_leaves_a_readable_bag(bundle: Path, tmp_path: Path, sig: int) -> None:
+    """SIGTERM unwinds ``sim2real run`` (the bag is closed complete, an open episode ``aborted``,
+    exit 143); after SIGKILL everything up to the last checkpoint reads back."""
+    bag = tmp_path / "bag"
+    argv = ["run", str(bundle), "--episodes", "1000", "--max-steps", "20", "--out", str(tmp_path), "--record", str(bag)]
+    process = subprocess.Popen([sys.executable, "-m", "sim2real", *argv], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (bag / "metadata.yaml").exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)  # the first episode's end checkpoints the bag
+        time.sleep(1.0)  # a few more episodes, one of them open when the signal comes
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    episodes = read_episodes(bag, UR5E)
+    assert len(episodes) >= 2, stderr
+    # Every whole episode is intact (the last one may have been cut anywhere, even before its first state).
+    assert all(len(e.states) and len(e.actions) == len(e.observations) > 0 for e in episodes[:-1])
+    if sig == signal.SIGTERM:
+        assert process.returncode == 143 and "terminated" in stderr, stderr
+        assert all(e.outcome in ("success", "timeout") for e in episodes[:-1])
+        assert episodes[-1].outcome in ("aborted", "success", "timeout")  # open when the signal came, or not
+        (mcap,) = bag.glob("*.mcap")
+        with mcap.open("rb") as stream:
+            summary = make_reader(stream).get_summary()  # closed complete: the summary is written
+        assert summary is not None and summary.statistics is not None
+    else:
+        assert process.returncode == -signal.SIGKILL
+        # Checkpoints come at each episode end and every second: the last episode may be cut short.
+        assert all(e.outcome in ("success", "timeout") for e in episodes[:-1])
+        assert episodes[-1].outcome in ("success", "timeout", None)
