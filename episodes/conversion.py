@@ -107,7 +107,7 @@ class MessageConverter:
             "odom": self._odometry,
             "scan": self._scan,
             "cmd_vel": self._twist,
-            "command": self._array,
+            "command": self._command,
             "observation": self._array,
             "action": self._array,
             "reward": self._reward,
@@ -209,6 +209,25 @@ class MessageConverter:
 
     def _array(self, out: StreamColumns, topic: str, t_ns: int, msg: Any) -> None:
         _append(out, t_ns, t_ns, np.asarray(msg.data, dtype=np.float64))
+
+    def _command(self, out: StreamColumns, topic: str, t_ns: int, msg: Any) -> None:
+        """An arm command: ``Float64MultiArray`` values in spec order, or a ``JointTrajectory``'s
+        last point (the target it ends at; ours send one point), joints matched by name."""
+        if not hasattr(msg, "points"):
+            self._array(out, topic, t_ns, msg)
+            return
+        if not msg.points:
+            self._skip(topic, "a JointTrajectory without points")
+            return
+        field = {"position": "positions", "velocity": "velocities", "effort": "effort"}[self.spec.command_interface]
+        values = np.asarray(getattr(msg.points[-1], field), dtype=np.float64)
+        where = {name: i for i, name in enumerate(msg.joint_names)}
+        missing = [name for name in self.joints if name not in where]
+        if missing or values.size != len(msg.joint_names):
+            why = f"joints {missing} are not in its joint_names" if missing else f"its last point has no {field}"
+            self._skip(topic, f"a JointTrajectory for '{self.spec.name}' whose {why}")
+            return
+        _append(out, t_ns, _stamp(msg.header, t_ns), values[[where[name] for name in self.joints]])
 
     def _reward(self, out: StreamColumns, topic: str, t_ns: int, msg: Any) -> None:
         _append(out, t_ns, t_ns, np.array([float(msg.data)]))

@@ -35,6 +35,7 @@ from hardware.state import LaserScan, Odometry, RobotState
 from sim.tasks import flat_observation
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 # How a dict observation is laid out flat: the task's own key order (sim.tasks.flat_observation,
 # which the recorder and the policy node use); gymnasium's Dict space sorts its keys instead.
 DICT_KEY_ORDER = ("observation", "achieved_goal", "desired_goal")
@@ -94,6 +95,26 @@ def episode_observations(episode: Episode, task: Any, spec: RobotSpec, bag: str)
     for t_ns in episode.actions.t_ns:
         rows.append(flat_observation(task.observe(_state_at(episode, spec, int(t_ns))))[0])
     return np.stack(rows)
+
+
+def pair_by_time(observation_t_ns: IntArray, action_t_ns: IntArray) -> tuple[IntArray, IntArray]:
+    """``(observation index, action index)`` of each action and the observation logged nearest to
+    it, within half the actions' median interval (an action without one is left out).
+
+    Our recorder logs a step's observation and action at the same time; ``recorder_node`` logs each
+    as it arrives, in whichever order the two subscriptions were served, so nearest, not "latest
+    before", is what pairs them. Logged observations with no action (recording started or stopped
+    between the two) are left out too.
+    """
+    obs_t, act_t = np.asarray(observation_t_ns, np.int64), np.asarray(action_t_ns, np.int64)
+    if obs_t.size == 0 or act_t.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    tolerance = float(np.median(np.diff(act_t))) / 2 if act_t.size > 1 else math.inf
+    after = np.clip(np.searchsorted(obs_t, act_t), 0, obs_t.size - 1)
+    before = np.clip(after - 1, 0, obs_t.size - 1)
+    nearest = np.where(np.abs(obs_t[before] - act_t) <= np.abs(obs_t[after] - act_t), before, after)
+    keep = np.abs(obs_t[nearest] - act_t) <= tolerance
+    return nearest[keep], np.flatnonzero(keep)
 
 
 def _state_at(episode: Episode, spec: RobotSpec, t_ns: int) -> RobotState:
@@ -168,10 +189,17 @@ def evaluate_offline(
     for episode in episodes:
         if not len(episode.actions):
             continue
-        flat = episode_observations(episode, task, spec, name)
-        steps = min(len(flat), len(episode.actions))
-        predicted = loaded.act_batch(split_observations(flat[:steps], task.observation_space)).reshape(steps, -1)
-        logged = episode.actions.values[:steps].reshape(steps, -1)
+        if len(episode.observations):
+            observation_index, action_index = pair_by_time(episode.observations.t_ns, episode.actions.t_ns)
+            flat = episode.observations.values[observation_index]
+        else:  # rebuilt at the actions' times: one per action
+            flat = episode_observations(episode, task, spec, name)
+            action_index = np.arange(len(flat))
+        steps = len(action_index)
+        if steps == 0:
+            continue
+        predicted = loaded.act_batch(split_observations(flat, task.observation_space)).reshape(steps, -1)
+        logged = episode.actions.values[action_index].reshape(steps, -1)
         if logged.shape[1] != predicted.shape[1]:
             raise OfflineEvaluationError(
                 f"{name} logs {logged.shape[1]} action values, the bundle gives {predicted.shape[1]}; "
@@ -179,7 +207,7 @@ def evaluate_offline(
             )
         logged_all.append(logged)
         predicted_all.append(predicted)
-        times_all.append((episode.actions.t_ns[:steps] - episodes[0].start_ns) * 1e-9)
+        times_all.append((episode.actions.t_ns[action_index] - episodes[0].start_ns) * 1e-9)
     if not logged_all:
         raise OfflineEvaluationError(
             f"{name} has no logged actions ({ACTION_TOPIC}) to compare with; record the run with sim2real "

@@ -108,17 +108,18 @@ def read_streams(bag: Path | str, spec: RobotSpec, mapping: T.TopicMapping | Non
     """Every mapped message of ``bag`` converted for ``spec``: the converter holds the streams'
     columns (:meth:`MessageConverter.series`) and the episode markers, in log-time order.
 
-    :param mapping: which topic carries which stream; :meth:`TopicMapping.for_spec` if ``None``.
+    :param mapping: which topic carries which stream; :meth:`TopicMapping.for_bag` if ``None``
+        (the recorder's topics, or a ROS deployment's).
     :raises BagNotFoundError, BagFormatError: the bag cannot be opened or read.
     :raises MissingTopicError: a required topic of the mapping is not in the bag.
     :raises UnknownMessageTypeError: a mapped topic has a type its stream does not accept.
     """
     path = Path(bag)
-    mapping = mapping or T.TopicMapping.for_spec(spec)
     converter = MessageConverter(path, spec)
     corrupt: dict[str, int] = {}
     with open_bag(path) as reader:
         present = {c.topic: c.msgtype for c in reader.connections}
+        mapping = mapping or T.TopicMapping.for_bag(spec, present)
         streams = mapped_streams(path, present, mapping)
         connections = [c for c in reader.connections if c.topic in streams]
         convert = {c.id: converter.for_stream(streams[c.topic], c.topic) for c in connections}

@@ -4,8 +4,10 @@
 it in the logged initial state and feeds it the logged commands at their logged times, one control
 period at a time:
 
-- arms: the joint positions of the first logged state (``reset(position=...)``), then the
-  ``command`` stream, each command held until the next one (the last one after the log's end);
+- arms: the joint positions logged at the first command (``reset(position=...)``), then the
+  ``command`` stream on a control-period grid in the commands' own phase, each tick taking the
+  command logged nearest to it (within half a period: a ROS recording logs commands as they
+  arrived, with jitter), each held until the next one;
 - bases: placed at the first logged odometry pose (its wheel odometry starts at zero there and is
   carried into the log's odometry frame for comparison), then the ``cmd_vel`` twists, each held
   until the next one but for at most :data:`CMD_VEL_TIMEOUT_S`, after which the base stops, as
@@ -161,6 +163,12 @@ def replay_in_sim(
         raise EpisodeError(f"{Path(bag).name}: episode {chosen.index} has no {stream} messages to replay; map it")
     period_ns = round(spec.control_period_s * 1e9)
     t0 = int(chosen.states.t_ns[0]) + round(start_s * 1e9)
+    if spec.kind == "arm":
+        # Tick in the commands' own phase. Ours are logged on the ticks; a ROS recording logs each
+        # as it arrived, and a grid a few ms off would put every command a period late.
+        upcoming = chosen.commands.t_ns[chosen.commands.t_ns >= t0]
+        if upcoming.size and upcoming[0] - t0 < period_ns:
+            t0 = int(upcoming[0])
     t_end = int(reference.t_ns[-1])
     if duration_s is not None:
         t_end = min(t_end, t0 + round(duration_s * 1e9))
@@ -234,6 +242,7 @@ class _Driver:
 
 def _replay_arm(sim: Any, spec: RobotSpec, episode: Episode, ticks: NDArray[np.int64], safety: bool) -> ReplayResult:
     logged = _interpolate(episode.states.t_ns, episode.positions, ticks)
+    tolerance_ns = round(spec.control_period_s * 1e9) // 2
     driver = _Driver(sim, safety)
     driver.robot.reset(position=logged[0])
     commands = episode.commands
@@ -242,7 +251,8 @@ def _replay_arm(sim: Any, spec: RobotSpec, episode: Episode, ticks: NDArray[np.i
         simulated[k] = driver.robot.read().position
         if k == len(ticks) - 1:
             break
-        i = int(np.searchsorted(commands.t_ns, t + _TICK_TOLERANCE_NS, side="right")) - 1
+        # The command nearest this tick (arrival jitter on a ROS recording; exact on ours).
+        i = int(np.searchsorted(commands.t_ns, t + tolerance_ns, side="right")) - 1
         values = commands.values[i] if i >= 0 else logged[0]  # before the first command: hold the start
         driver.write(Command(spec.command_interface, values) if i >= 0 else Command.position(values))
     result = _result(spec, safety, ticks, logged, simulated, driver, stopped=0)

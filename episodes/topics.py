@@ -19,6 +19,11 @@ episode             ``/sim2real/episode``        ``std_msgs/msg/String``: ``"sta
 An arm's command is recorded as what was sent, whatever controller carries it on a robot: one
 value per joint in spec order, the interface (position / velocity / effort) in ``layout.dim[0].label``.
 
+A bag recorded on the ROS graph (``recorder_node robot:=NAME``) has the deployment's topics
+instead, and reads without a mapping (:meth:`TopicMapping.for_bag`): the arm's commands on the
+driver's controller topic (``Float64MultiArray``, or ``JointTrajectory`` whose last point is the
+target, joints matched by name), the policy's on ``/policy_node/observation`` and ``/policy_node/action``.
+
 A mapping YAML names, for a bag we did not write, the topic of each stream it has; streams it does
 not name are not read, and ``cmd_vel`` may be ``Twist`` or ``TwistStamped`` (detected per bag)::
 
@@ -30,7 +35,8 @@ not name are not read, and ``cmd_vel`` may be ``Twist`` or ``TwistStamped`` (det
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Collection
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import yaml
@@ -43,6 +49,9 @@ OBSERVATION_TOPIC = "/sim2real/observation"
 ACTION_TOPIC = "/sim2real/action"
 REWARD_TOPIC = "/sim2real/reward"
 EPISODE_TOPIC = "/sim2real/episode"
+#: Where a ROS deployment's policy node publishes what it saw and did (``sim2real_ros.policy_node``).
+POLICY_NODE_OBSERVATION_TOPIC = "/policy_node/observation"
+POLICY_NODE_ACTION_TOPIC = "/policy_node/action"
 
 JOINT_STATE = "sensor_msgs/msg/JointState"
 ODOMETRY = "nav_msgs/msg/Odometry"
@@ -50,6 +59,7 @@ LASER_SCAN = "sensor_msgs/msg/LaserScan"
 TWIST = "geometry_msgs/msg/Twist"
 TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
 FLOAT64_ARRAY = "std_msgs/msg/Float64MultiArray"
+JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 FLOAT64 = "std_msgs/msg/Float64"
 STRING = "std_msgs/msg/String"
 
@@ -59,7 +69,7 @@ STREAM_TYPES: dict[str, tuple[str, ...]] = {
     "odom": (ODOMETRY,),
     "scan": (LASER_SCAN,),
     "cmd_vel": (TWIST_STAMPED, TWIST),
-    "command": (FLOAT64_ARRAY,),
+    "command": (FLOAT64_ARRAY, JOINT_TRAJECTORY),
     "observation": (FLOAT64_ARRAY,),
     "action": (FLOAT64_ARRAY,),
     "reward": (FLOAT64,),
@@ -102,6 +112,24 @@ class TopicMapping:
             episode=EPISODE_TOPIC,
             required=frozenset({"joint_states"}),
         )
+
+    @classmethod
+    def for_bag(cls, spec: RobotSpec, present: Collection[str]) -> TopicMapping:
+        """What to read from a bag with topics ``present`` when no mapping is given: the recorder's
+        topics (:meth:`for_spec`); for a stream whose recorder topic is absent, the topic a ROS
+        deployment carries it on, if the bag has that one (a bag of ``recorder_node``)."""
+        mapping = cls.for_spec(spec)
+        deployment = {
+            "command": spec.ros.arm_command_topic if spec.kind == "arm" else None,
+            "observation": POLICY_NODE_OBSERVATION_TOPIC,
+            "action": POLICY_NODE_ACTION_TOPIC,
+        }
+        moved = {
+            stream: topic
+            for stream, topic in deployment.items()
+            if topic is not None and topic in present and getattr(mapping, stream) not in present
+        }
+        return replace(mapping, **moved)  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls, data: object, source: str = "mapping") -> TopicMapping:

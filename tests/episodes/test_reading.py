@@ -277,3 +277,63 @@ def test_markers_cut_the_streams_where_they_were_read(tmp_path: Path) -> None:
     assert [(e.start_ns, e.end_ns) for e in episodes] == [(1e9, 4e9), (6e9, 7e9), (8e9, 11e9)]
     np.testing.assert_array_equal(episodes[2].states.stamp_ns, [9 * 10**9 + 5, 11 * 10**9 + 5])
     np.testing.assert_array_equal(episodes[0].velocities, np.ones((2, 2)))
+
+
+def test_a_ros_recording_reads_without_a_mapping(tmp_path: Path) -> None:
+    """Topics as ``recorder_node robot:=ur5e`` records them: the trajectory controller's commands
+    (joints by name, the last point) and the policy node's observation and action topics."""
+    from episodes.offline import pair_by_time
+
+    ur5e = RobotSpec.from_yaml(robot_yaml("ur5e"))
+    typestore = ros2_typestore()
+    types = typestore.types
+    bag = tmp_path / "ros"
+    reversed_joints = list(reversed(ur5e.joint_names))
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        states = writer.add_connection("/joint_states", "sensor_msgs/msg/JointState", typestore=typestore)
+        trajectory = writer.add_connection(
+            ur5e.ros.arm_command_topic, "trajectory_msgs/msg/JointTrajectory", typestore=typestore
+        )
+        arrays = {
+            topic: writer.add_connection(topic, "std_msgs/msg/Float64MultiArray", typestore=typestore)
+            for topic in ("/policy_node/observation", "/policy_node/action")
+        }
+
+        def header(t: int) -> object:
+            return types["std_msgs/msg/Header"](
+                stamp=types["builtin_interfaces/msg/Time"](sec=t, nanosec=0), frame_id=""
+            )
+
+        def array(values: list[float]) -> bytes:
+            layout = types["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
+            msg = types["std_msgs/msg/Float64MultiArray"](layout=layout, data=np.array(values, dtype=np.float64))
+            return typestore.serialize_cdr(msg, "std_msgs/msg/Float64MultiArray")
+
+        for k in range(4):
+            t = k * 10**9
+            js = types["sensor_msgs/msg/JointState"](
+                header=header(k), name=list(ur5e.joint_names), position=np.full(6, 0.1 * k),
+                velocity=np.zeros(6), effort=np.zeros(6),
+            )  # fmt: skip
+            writer.write(states, t, typestore.serialize_cdr(js, "sensor_msgs/msg/JointState"))
+            # The action can arrive before its observation: pairs are made by nearest time.
+            writer.write(arrays["/policy_node/action"], t + 2_000_000, array([k, -k, 0.0]))
+            writer.write(arrays["/policy_node/observation"], t + 3_000_000 * (k % 2), array([float(k)] * 21))
+            names = reversed_joints[:-1] if k == 3 else reversed_joints  # the last lacks a joint
+            point = types["trajectory_msgs/msg/JointTrajectoryPoint"](
+                positions=np.arange(len(names), dtype=np.float64) + k, velocities=np.zeros(0),
+                accelerations=np.zeros(0), effort=np.zeros(0),
+                time_from_start=types["builtin_interfaces/msg/Duration"](sec=0, nanosec=100_000_000),
+            )  # fmt: skip
+            msg = types["trajectory_msgs/msg/JointTrajectory"](header=header(k), joint_names=names, points=[point])
+            writer.write(trajectory, t + 1_000_000, typestore.serialize_cdr(msg, "trajectory_msgs/msg/JointTrajectory"))
+    with pytest.warns(
+        EpisodeWarning, match=r"skipped 1 messages on /scaled_joint_trajectory_controller.*shoulder_pan_joint"
+    ):
+        (episode,) = read_episodes(bag, ur5e)
+    # Reversed names: the spec's first joint is the trajectory's last.
+    np.testing.assert_array_equal(episode.commands.values, [np.arange(6)[::-1] + k for k in range(3)])
+    assert len(episode.observations) == len(episode.actions) == 4
+    observation, action = pair_by_time(episode.observations.t_ns, episode.actions.t_ns)
+    np.testing.assert_array_equal(observation, action)
+    np.testing.assert_array_equal(episode.observations.values[observation, 0], episode.actions.values[action, 0])

@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import JointState
 
+from episodes.offline import evaluate_offline
+from episodes.reading import read_episodes
 from episodes.recording import ros2_typestore
-from tests.ros.ros_helpers import Collector, ros_context, spin_for, start_node, stop_process
+from episodes.sim_replay import replay_in_sim
+from hardware import RobotSpec
+from policies.bundle import load_bundle
+from robots import robot_yaml
+from tests.ros.bundles import REACH_CONFIG, trained_bundle
+from tests.ros.ros_helpers import ROOT, Collector, ros_context, spin_for, start_node, stop_process
 
 START_TIMEOUT_S = 20.0
 RECORD_S = 1.5
@@ -116,3 +125,60 @@ def test_sigkill_leaves_a_bag_that_opens(sim: subprocess.Popen[str], tmp_path: P
     early = {stamp(m) for m, t in heard if t < killed_at - 0.5}
     assert len(early) > 0.5 * len(heard), (len(heard), output)
     assert early <= set(recorded)
+
+
+@pytest.fixture(scope="session")
+def reach_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trained_bundle(tmp_path_factory, "reach", REACH_CONFIG)
+
+
+def _action_count(bag: Path) -> int:
+    meta = bag / "metadata.yaml"
+    if not meta.is_file():
+        return 0
+    topics = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]["topics_with_message_count"]
+    return sum(t["message_count"] for t in topics if t["topic_metadata"]["name"] == "/policy_node/action")
+
+
+@pytest.mark.xdist_group("reach")
+def test_a_deployment_recorded_on_ros_replays_in_sim_and_offline(reach_bundle: Path, tmp_path: Path) -> None:
+    """The trained reach bundle deployed on the ROS graph (sim_node + policy_node), recorded by
+    ``recorder_node robot:=ur5e``, reads back without a mapping (commands from the trajectory
+    controller's topic, the policy node's observations and actions), replays open loop in MuJoCo
+    close to what sim_node did, and evaluates offline to the actions the node sent."""
+    ur5e = RobotSpec.from_yaml(robot_yaml("ur5e"))
+    task = load_bundle(reach_bundle, ur5e).make_task(ur5e)
+    goal = task.home_ee + np.array([0.08, -0.1, 0.06])
+    graph = subprocess.Popen(
+        [sys.executable, "-m", "sim2real", "launch", "sim_arm", f"bundle:={reach_bundle}",
+         f"goal:=[{goal[0]:.4f}, {goal[1]:.4f}, {goal[2]:.4f}]"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    bag = tmp_path / "deployment"
+    recorder = start_node(
+        "sim2real_ros.recorder_node",
+        {"output": str(bag), "robot": "ur5e", "bundle": str(reach_bundle), "checkpoint_period_s": 0.2},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _action_count(bag) < 30 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        code, output = stop_process(recorder, signal.SIGINT)
+        assert code == 0 and _action_count(bag) >= 30, output
+    finally:
+        stop_process(recorder, signal.SIGKILL)
+        stop_process(graph)
+
+    (episode,) = read_episodes(bag, ur5e)  # no markers on the ROS graph: one episode, no mapping needed
+    assert len(episode.commands) >= 30 and len(episode.states) > 5 * len(episode.commands)
+    assert len(episode.actions) >= 30 and episode.observations.values.shape[1] == 21
+
+    offline = evaluate_offline(bag, reach_bundle, ur5e)
+    assert offline["steps"] >= len(episode.actions) - 2  # pairs found for (nearly) every action
+    assert offline["max"] < 1e-4, offline  # the same bundle, on what the node saw: what it sent
+
+    replay = replay_in_sim(bag, ur5e, "mujoco")
+    assert not replay.safety  # recorded after the node's safety layer: replayed as sent
+    print(f"replay of the ROS deployment: RMSE {replay.metrics['rmse_rad']:.4f} rad, "
+          f"max {replay.metrics['max_error_rad']:.4f} rad over {replay.steps} steps")  # fmt: skip
+    assert replay.metrics["rmse_rad"] < 0.005 and replay.metrics["max_error_rad"] < 0.05  # measured 5e-4, 3e-3

@@ -40,6 +40,7 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock
 from rclpy.clock_type import ClockType
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -104,7 +105,10 @@ class RecorderNode(Node):
         output = str(self.get_parameter("output").value)
         if not output:
             raise ValueError("parameter 'output' is empty; set it to a new bag folder (output:=PATH)")
-        topics = list(self.get_parameter("topics").value or [])
+        try:
+            topics = list(self.get_parameter("topics").value or [])
+        except ParameterUninitializedException:  # a string array has no empty default: not given
+            topics = []
         robot = str(self.get_parameter("robot").value)
         wanted = (robot_topics(robot) if robot else []) + topics
         if not wanted:
