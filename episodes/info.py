@@ -145,13 +145,13 @@ def _episodes(markers: list[tuple[int, str]], start: int, end: int, any_messages
         return [{"index": 0, "start_s": 0.0, "end_s": (end - start) * 1e-9, "outcome": None}] if any_messages else []
     episodes: list[dict[str, Any]] = []
     for t_ns, text in markers:
-        words = text.split()
-        if len(words) >= 2 and words[0] == "start" and words[1].isdigit():
+        parsed = T.parse_marker(text)
+        if parsed is not None and parsed.episode is not None:  # a start
             s = (t_ns - start) * 1e-9
-            episodes.append({"index": int(words[1]), "start_s": s, "end_s": s, "outcome": None})
-        elif len(words) >= 2 and words[0] == "end" and episodes:
+            episodes.append({"index": parsed.episode, "start_s": s, "end_s": s, "outcome": None})
+        elif parsed is not None and episodes:  # an end
             episodes[-1]["end_s"] = (t_ns - start) * 1e-9
-            episodes[-1]["outcome"] = words[2] if len(words) > 2 else None
+            episodes[-1]["outcome"] = parsed.outcome
     return episodes
 
 

@@ -194,13 +194,13 @@ def _episode_bounds(markers: list[Marker], whole: dict[str, Series]) -> Iterator
     end_of_bag = Marker(last_ns, "", {stream: len(series) for stream, series in whole.items()})
     opened: tuple[int, Marker] | None = None
     for marker in markers:
-        words = marker.text.split()
-        if len(words) >= 2 and words[0] == "start" and words[1].isdigit():
+        parsed = T.parse_marker(marker.text)
+        if parsed is not None and parsed.episode is not None:  # a start
             if opened is not None:
                 yield _Bounds(opened[0], None, opened[1], marker, ended=False)
-            opened = int(words[1]), marker
-        elif len(words) >= 2 and words[0] == "end" and opened is not None:
-            yield _Bounds(opened[0], words[2] if len(words) > 2 else None, opened[1], marker, ended=True)
+            opened = parsed.episode, marker
+        elif parsed is not None and opened is not None:  # an end
+            yield _Bounds(opened[0], parsed.outcome, opened[1], marker, ended=True)
             opened = None
     if opened is not None:
         yield _Bounds(opened[0], None, opened[1], end_of_bag, ended=False)

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -171,6 +172,24 @@ class TopicMapping:
     def topics(self) -> dict[str, str]:
         """``{stream: topic}`` of the streams that are mapped."""
         return {name: topic for name in stream_names() if (topic := getattr(self, name)) is not None}
+
+
+class ParsedMarker(NamedTuple):
+    """An episode marker read back: ``start <index>`` or ``end <index> [<outcome>]``."""
+
+    kind: str  # "start" or "end"
+    episode: int | None  # the episode index of a start marker (an end marker's is not needed)
+    outcome: str | None  # the outcome of an end marker, if it names one
+
+
+def parse_marker(text: str) -> ParsedMarker | None:
+    """The marker in ``text``, or ``None`` if it is not one (see the table above)."""
+    words = text.split()
+    if len(words) >= 2 and words[0] == "start" and words[1].isdigit():
+        return ParsedMarker("start", int(words[1]), None)
+    if len(words) >= 2 and words[0] == "end":
+        return ParsedMarker("end", None, words[2] if len(words) > 2 else None)
+    return None
 
 
 def stream_names() -> tuple[str, ...]:
