@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from hardware.state import LaserScan, Odometry, RobotState
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -25,6 +27,10 @@ class Series:
 
     def __len__(self) -> int:
         return int(self.t_ns.size)
+
+    def latest(self, t_ns: int) -> int:
+        """Index of the last sample logged at or before ``t_ns`` (0 when all are later)."""
+        return max(int(np.searchsorted(self.t_ns, t_ns, side="right")) - 1, 0)
 
     def part(self, start: int, stop: int) -> Series:
         """Samples ``start`` to ``stop - 1`` (views, not copies)."""
@@ -77,3 +83,22 @@ class Episode:
     def velocities(self) -> FloatArray:
         """Joint velocities ``(N, dof)``, rad/s (m/s)."""
         return self.states.values[:, 1, :]
+
+    def state_at(self, t_ns: int) -> RobotState:
+        """The robot as last logged at or before log time ``t_ns``: the latest joint state, with
+        the latest odometry and scan when the episode has them (the first ones before it starts)."""
+        values = self.states.values[i := self.states.latest(t_ns)]
+        odometry = scan = None
+        if len(self.odometry):
+            odometry = Odometry(*(float(v) for v in self.odometry.values[self.odometry.latest(t_ns)]))
+        if len(self.scans):
+            k = self.scans.latest(t_ns)
+            scan = LaserScan(stamp_ns=int(self.scans.stamp_ns[k]), ranges_m=self.scans.values[k])
+        return RobotState(
+            stamp_ns=int(self.states.stamp_ns[i]),
+            position=values[0],
+            velocity=values[1],
+            effort=values[2],
+            odometry=odometry,
+            scan=scan,
+        )

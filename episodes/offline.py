@@ -31,7 +31,6 @@ from episodes.errors import EpisodeError
 from episodes.reading import read_episodes
 from episodes.topics import ACTION_TOPIC, OBSERVATION_TOPIC, TopicMapping
 from hardware.spec import RobotSpec
-from hardware.state import LaserScan, Odometry, RobotState
 from sim.tasks import flat_observation
 
 FloatArray = NDArray[np.float64]
@@ -75,14 +74,12 @@ def split_observations(flat: FloatArray, space: spaces.Space[Any]) -> FloatArray
     return parts
 
 
-def episode_observations(episode: Episode, task: Any, spec: RobotSpec, bag: str) -> FloatArray:
-    """The episode's logged observations ``(N, size)``, or, if none were logged, the task's
-    observations of the logged states at the logged actions' times.
+def rebuilt_observations(episode: Episode, task: Any, bag: str) -> FloatArray:
+    """For an episode without logged observations: the task's observations ``(N, size)`` of the
+    logged states at the logged actions' times, one per action.
 
-    :raises OfflineEvaluationError: none logged and the task is goal-conditioned.
+    :raises OfflineEvaluationError: the task is goal-conditioned, or there are no joint states.
     """
-    if len(episode.observations):
-        return episode.observations.values
     if isinstance(task.observation_space, spaces.Dict) or hasattr(task, "set_goal"):
         raise OfflineEvaluationError(
             f"{bag} has no logged observations ({OBSERVATION_TOPIC}) and the bundle's task {type(task).__name__} "
@@ -91,9 +88,9 @@ def episode_observations(episode: Episode, task: Any, spec: RobotSpec, bag: str)
     if not len(episode.states):
         raise OfflineEvaluationError(f"{bag} has neither observations nor joint states to rebuild them from")
     rows = []
-    task.begin(_state_at(episode, spec, int(episode.actions.t_ns[0])))
+    task.begin(episode.state_at(int(episode.actions.t_ns[0])))
     for t_ns in episode.actions.t_ns:
-        rows.append(flat_observation(task.observe(_state_at(episode, spec, int(t_ns))))[0])
+        rows.append(flat_observation(task.observe(episode.state_at(int(t_ns))))[0])
     return np.stack(rows)
 
 
@@ -115,25 +112,6 @@ def pair_by_time(observation_t_ns: IntArray, action_t_ns: IntArray) -> tuple[Int
     nearest = np.where(np.abs(obs_t[before] - act_t) <= np.abs(obs_t[after] - act_t), before, after)
     keep = np.abs(obs_t[nearest] - act_t) <= tolerance
     return nearest[keep], np.flatnonzero(keep)
-
-
-def _state_at(episode: Episode, spec: RobotSpec, t_ns: int) -> RobotState:
-    """The latest logged state (with odometry and scan) at or before log time ``t_ns``."""
-
-    def latest(t: Any) -> int:
-        return max(int(np.searchsorted(t, t_ns, side="right")) - 1, 0)
-
-    i = latest(episode.states.t_ns)
-    values = episode.states.values[i]
-    odometry = scan = None
-    if len(episode.odometry):
-        o = episode.odometry.values[latest(episode.odometry.t_ns)]
-        odometry = Odometry(*(float(v) for v in o))
-    if len(episode.scans):
-        j = latest(episode.scans.t_ns)
-        scan = LaserScan(stamp_ns=int(episode.scans.stamp_ns[j]), ranges_m=episode.scans.values[j])
-    stamp = int(episode.states.stamp_ns[i])
-    return RobotState(stamp, values[0], values[1], values[2], odometry=odometry, scan=scan)
 
 
 def error_metrics(logged: FloatArray, predicted: FloatArray) -> dict[str, Any]:
@@ -193,7 +171,7 @@ def evaluate_offline(
             observation_index, action_index = pair_by_time(episode.observations.t_ns, episode.actions.t_ns)
             flat = episode.observations.values[observation_index]
         else:  # rebuilt at the actions' times: one per action
-            flat = episode_observations(episode, task, spec, name)
+            flat = rebuilt_observations(episode, task, name)
             action_index = np.arange(len(flat))
         steps = len(action_index)
         if steps == 0:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from episodes.episode import Episode, Series
+from episodes.episode import Episode
 from episodes.errors import EpisodeError
 from hardware.command import Command
 from hardware.spec import RobotSpec
-from hardware.state import LaserScan, Odometry, RobotState
+from hardware.state import RobotState
 
 
 class ReplayRobot:
@@ -79,24 +79,7 @@ class ReplayRobot:
 
     def read(self) -> RobotState:
         """The latest state logged at or before the replay time (the first one before it starts)."""
-        states = self.episode.states
-        i = _latest(states, self._now)
-        odometry = scan = None
-        if len(self.episode.odometry):
-            o = self.episode.odometry.values[_latest(self.episode.odometry, self._now)]
-            odometry = Odometry(*(float(v) for v in o))
-        if len(self.episode.scans):
-            k = _latest(self.episode.scans, self._now)
-            scan = LaserScan(stamp_ns=int(self.episode.scans.stamp_ns[k]), ranges_m=self.episode.scans.values[k])
-        values = states.values[i]
-        return RobotState(
-            stamp_ns=int(states.stamp_ns[i]),
-            position=values[0],
-            velocity=values[1],
-            effort=values[2],
-            odometry=odometry,
-            scan=scan,
-        )
+        return self.episode.state_at(self._now)
 
     def write(self, command: Command) -> Command:
         """Record ``command`` (and the logged one in force now), then advance one control period.
@@ -109,7 +92,7 @@ class ReplayRobot:
         commands = self.episode.commands
         logged = None
         if len(commands) and commands.t_ns[0] <= self._now:
-            logged = commands.values[_latest(commands, self._now)].copy()
+            logged = commands.values[commands.latest(self._now)].copy()
         self.logged_commands.append(logged)
         self._now += self.period_ns
         return command
@@ -133,8 +116,3 @@ class ReplayRobot:
 
     def close(self) -> None:
         """Nothing to release (the episode is in memory)."""
-
-
-def _latest(series: Series, t_ns: int) -> int:
-    """Index of the last sample logged at or before ``t_ns`` (0 when all are later)."""
-    return max(int(np.searchsorted(series.t_ns, t_ns, side="right")) - 1, 0)
