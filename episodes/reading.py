@@ -164,18 +164,15 @@ def read_episodes(bag: Path | str, spec: RobotSpec, mapping: T.TopicMapping | No
     }
     whole = {stream: read.series(stream, shape) for stream, shape in shapes.items()}
     if not read.markers:
-        times = [series.t_ns[[0, -1]] for series in whole.values() if len(series)]
-        if not times:
+        if not any(len(series) for series in whole.values()):
             return []
-        start, end = int(min(t[0] for t in times)), int(max(t[1] for t in times))
-        return [_episode(0, None, start, end, whole, spec)]
+        start = min(int(series.t_ns[0]) for series in whole.values() if len(series))
+        return [_episode(0, None, start, _last_ns(whole, start), whole, spec)]
     episodes = []
     for bounds in _episode_bounds(read.markers, whole):
         parts = {stream: series.part(bounds.start.counts.get(stream, 0), bounds.end.counts.get(stream, 0))
                  for stream, series in whole.items()}  # fmt: skip
-        end_ns = bounds.end.t_ns
-        if not bounds.ended:  # ends with its last message
-            end_ns = max((int(s.t_ns[-1]) for s in parts.values() if len(s)), default=bounds.start.t_ns)
+        end_ns = bounds.end.t_ns if bounds.ended else _last_ns(parts, bounds.start.t_ns)
         episodes.append(_episode(bounds.episode, bounds.outcome, bounds.start.t_ns, end_ns, parts, spec))
     return episodes
 
@@ -190,8 +187,7 @@ class _Bounds(NamedTuple):
 
 def _episode_bounds(markers: list[Marker], whole: dict[str, Series]) -> Iterator[_Bounds]:
     """The markers paired into episodes, in order."""
-    last_ns = max((int(s.t_ns[-1]) for s in whole.values() if len(s)), default=0)
-    end_of_bag = Marker(last_ns, "", {stream: len(series) for stream, series in whole.items()})
+    end_of_bag = Marker(_last_ns(whole, 0), "", {stream: len(series) for stream, series in whole.items()})
     opened: tuple[int, Marker] | None = None
     for marker in markers:
         parsed = T.parse_marker(marker.text)
@@ -204,6 +200,11 @@ def _episode_bounds(markers: list[Marker], whole: dict[str, Series]) -> Iterator
             opened = None
     if opened is not None:
         yield _Bounds(opened[0], None, opened[1], end_of_bag, ended=False)
+
+
+def _last_ns(streams: dict[str, Series], default: int) -> int:
+    """Log time of the last message in ``streams``; ``default`` when they are all empty."""
+    return max((int(series.t_ns[-1]) for series in streams.values() if len(series)), default=default)
 
 
 def _episode(index: int, outcome: str | None, start_ns: int, end_ns: int, streams: dict[str, Series],
