@@ -6,11 +6,13 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg
+from rosbags.typesys.store import Typestore
 
 from episodes.errors import (
     BagFormatError,
@@ -71,6 +73,22 @@ def burger_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 rec.write_state(RobotState(stamp_ns=t, position=[0.1 * k, 0.2 * k], odometry=odo, scan=scan))
             rec.end_episode(40 * 50_000_000, "success")
     return path
+
+
+def header(typestore: Typestore, sec: int, nanosec: int = 0) -> object:
+    """A ``std_msgs/Header`` stamped ``sec`` s + ``nanosec`` ns."""
+    stamp = typestore.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
+    return typestore.types["std_msgs/msg/Header"](stamp=stamp, frame_id="")
+
+
+def joint_state_cdr(typestore: Typestore, stamp: object, names: list[str], position: Any, velocity: Any,
+                    effort: Any) -> bytes:  # fmt: skip
+    """A ``sensor_msgs/JointState`` serialized as a bag holds it."""
+    msg = typestore.types["sensor_msgs/msg/JointState"](
+        header=stamp, name=names, position=np.asarray(position, dtype=np.float64),
+        velocity=np.asarray(velocity, dtype=np.float64), effort=np.asarray(effort, dtype=np.float64),
+    )  # fmt: skip
+    return bytes(typestore.serialize_cdr(msg, "sensor_msgs/msg/JointState"))
 
 
 def damaged_copy(bag: Path, dest: Path, damage: str) -> Path:
@@ -204,17 +222,9 @@ def test_unknown_message_type(tmp_path: Path) -> None:
         states = writer.add_connection("/joint_states", "sensor_msgs/msg/JointState", typestore=typestore)
         widgets = writer.add_connection("/cmd_vel", "acme_msgs/msg/Widget", typestore=typestore)
         for k in range(5):
-            header = typestore.types["std_msgs/msg/Header"](
-                stamp=typestore.types["builtin_interfaces/msg/Time"](sec=k, nanosec=0), frame_id=""
-            )
-            js = typestore.types["sensor_msgs/msg/JointState"](
-                header=header,
-                name=["wheel_right_joint", "wheel_left_joint"],
-                position=np.array([k, -k], dtype=np.float64),
-                velocity=np.zeros(0),
-                effort=np.zeros(0),
-            )
-            writer.write(states, k * 10**9, typestore.serialize_cdr(js, "sensor_msgs/msg/JointState"))
+            js = joint_state_cdr(typestore, header(typestore, k), ["wheel_right_joint", "wheel_left_joint"],
+                                 [k, -k], [], [])  # fmt: skip
+            writer.write(states, k * 10**9, js)
             writer.write(widgets, k * 10**9, typestore.serialize_cdr(widget(level=1.0, label="x"), widget.__msgtype__))
     # Unmapped, an unknown type is listed; as the default mapping's optional cmd_vel, it is skipped
     # with a warning. (A sqlite3 rosbag2 reads like an MCAP one.)
@@ -260,16 +270,10 @@ def test_markers_cut_the_streams_where_they_were_read(tmp_path: Path) -> None:
                                                                          "std_msgs/msg/String"))  # fmt: skip
                 continue
             names = ["wheel_left_joint"] if what == "missing" else ["wheel_left_joint", "wheel_right_joint"]
-            js = types["sensor_msgs/msg/JointState"](
-                header=types["std_msgs/msg/Header"](
-                    stamp=types["builtin_interfaces/msg/Time"](sec=t, nanosec=5), frame_id=""
-                ),
-                name=names,
-                position=np.full(len(names), 0.0 if what == "missing" else what),
-                velocity=np.ones(len(names)),
-                effort=np.zeros(len(names)),
-            )
-            writer.write(states, t * 10**9, typestore.serialize_cdr(js, "sensor_msgs/msg/JointState"))
+            position = np.full(len(names), 0.0 if what == "missing" else what)
+            js = joint_state_cdr(typestore, header(typestore, t, 5), names, position, np.ones(len(names)),
+                                 np.zeros(len(names)))  # fmt: skip
+            writer.write(states, t * 10**9, js)
     with pytest.warns(EpisodeWarning, match=r"skipped 1 messages on /joint_states.*'wheel_right_joint'"):
         episodes = read_episodes(bag, BURGER)
     assert [(e.index, e.outcome) for e in episodes] == [(0, "success"), (1, None), (2, None)]
@@ -299,11 +303,6 @@ def test_a_ros_recording_reads_without_a_mapping(tmp_path: Path) -> None:
             for topic in ("/policy_node/observation", "/policy_node/action")
         }
 
-        def header(t: int) -> object:
-            return types["std_msgs/msg/Header"](
-                stamp=types["builtin_interfaces/msg/Time"](sec=t, nanosec=0), frame_id=""
-            )
-
         def array(values: list[float]) -> bytes:
             layout = types["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
             msg = types["std_msgs/msg/Float64MultiArray"](layout=layout, data=np.array(values, dtype=np.float64))
@@ -311,11 +310,9 @@ def test_a_ros_recording_reads_without_a_mapping(tmp_path: Path) -> None:
 
         for k in range(4):
             t = k * 10**9
-            js = types["sensor_msgs/msg/JointState"](
-                header=header(k), name=list(ur5e.joint_names), position=np.full(6, 0.1 * k),
-                velocity=np.zeros(6), effort=np.zeros(6),
-            )  # fmt: skip
-            writer.write(states, t, typestore.serialize_cdr(js, "sensor_msgs/msg/JointState"))
+            js = joint_state_cdr(typestore, header(typestore, k), list(ur5e.joint_names), np.full(6, 0.1 * k),
+                                 np.zeros(6), np.zeros(6))  # fmt: skip
+            writer.write(states, t, js)
             # The action can arrive before its observation: pairs are made by nearest time.
             writer.write(arrays["/policy_node/action"], t + 2_000_000, array([k, -k, 0.0]))
             writer.write(arrays["/policy_node/observation"], t + 3_000_000 * (k % 2), array([float(k)] * 21))
@@ -325,7 +322,9 @@ def test_a_ros_recording_reads_without_a_mapping(tmp_path: Path) -> None:
                 accelerations=np.zeros(0), effort=np.zeros(0),
                 time_from_start=types["builtin_interfaces/msg/Duration"](sec=0, nanosec=100_000_000),
             )  # fmt: skip
-            msg = types["trajectory_msgs/msg/JointTrajectory"](header=header(k), joint_names=names, points=[point])
+            msg = types["trajectory_msgs/msg/JointTrajectory"](
+                header=header(typestore, k), joint_names=names, points=[point]
+            )
             writer.write(trajectory, t + 1_000_000, typestore.serialize_cdr(msg, "trajectory_msgs/msg/JointTrajectory"))
     with pytest.warns(
         EpisodeWarning, match=r"skipped 1 messages on /scaled_joint_trajectory_controller.*shoulder_pan_joint"
