@@ -31,12 +31,12 @@ def run_episodes_demo(bag: Path, bundle: Path, out: Path) -> list[str]:
     from episodes.dataset import export_dataset
     from episodes.info import bag_info
     from episodes.offline import evaluate_offline
-    from episodes.sim_replay import plot_replay, recorded_robot, replay_in_sim
+    from episodes.sim_replay import plot_replay, replay_in_sim
     from robots import robot_yaml
 
     out.mkdir(parents=True, exist_ok=True)
     info = bag_info(bag)
-    robot = recorded_robot(bag) or "ur5e"
+    robot = info["custom_data"].get("robot", "ur5e")  # what the recorder wrote
     spec = RobotSpec.from_yaml(robot_yaml(robot))
     lines = [f"  {bag}: {len(info['episodes'])} episodes of {robot}, {info['duration_s']:.1f} s, "
              f"{info['message_count']} messages on {len(info['topics'])} topics"]  # fmt: skip

@@ -49,18 +49,18 @@ from rclpy.signals import SignalHandlerOptions
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 import robots
+from episodes import topics as T
 from episodes.recording import BAG_VERSION, checkpoint_bag, ros2_typestore, run_metadata
 from hardware.spec import RobotSpec
 
 #: What a ``robot`` recording adds to the robot's own topics.
-POLICY_TOPICS = ("/policy_node/observation", "/policy_node/action", "/diagnostics")
+POLICY_TOPICS = (T.POLICY_NODE_OBSERVATION_TOPIC, T.POLICY_NODE_ACTION_TOPIC, "/diagnostics")
 #: Most messages one callback takes from its queue before giving the executor back (timers).
 DRAIN_MAX = 1000
 
 
-def robot_topics(robot: str) -> list[str]:
-    """The standard topics of a shipped robot (or robot YAML), plus :data:`POLICY_TOPICS`."""
-    spec = RobotSpec.from_yaml(robots.robot_yaml(robot))
+def robot_topics(spec: RobotSpec) -> list[str]:
+    """The standard topics of a robot, plus :data:`POLICY_TOPICS`."""
     ros = spec.ros
     topics = [ros.joint_states]
     if spec.kind == "base":
@@ -110,7 +110,8 @@ class RecorderNode(Node):
         except ParameterUninitializedException:  # a string array has no empty default: not given
             topics = []
         robot = str(self.get_parameter("robot").value)
-        wanted = (robot_topics(robot) if robot else []) + topics
+        spec = RobotSpec.from_yaml(robots.robot_yaml(robot)) if robot else None
+        wanted = (robot_topics(spec) if spec is not None else []) + topics
         if not wanted:
             raise ValueError("nothing to record: set topics:=[/joint_states, ...] or robot:=NAME")
         self.wanted = list(dict.fromkeys(self.resolve_topic_name(t) for t in wanted))
@@ -121,7 +122,6 @@ class RecorderNode(Node):
         )
         self.typestore = ros2_typestore()
         self.writer = Writer(Path(output), version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
-        spec = RobotSpec.from_yaml(robots.robot_yaml(robot)) if robot else None
         bundle = str(self.get_parameter("bundle").value)
         metadata = run_metadata(
             spec, recorded_by=self.get_fully_qualified_name(), **({"bundle": bundle} if bundle else {})
