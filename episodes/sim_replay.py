@@ -4,10 +4,10 @@
 it in the logged initial state and feeds it the logged commands at their logged times, one control
 period at a time:
 
-- arms: the joint positions logged at the first command (``reset(position=...)``), then the
-  ``command`` stream on a control-period grid in the commands' own phase, each tick taking the
-  command logged nearest to it (within half a period: a ROS recording logs commands as they
-  arrived, with jitter), each held until the next one;
+- arms: from the first logged command (at or after the requested start), with the joint
+  positions logged then (``reset(position=...)``), the ``command`` stream on a control-period
+  grid in the commands' own phase, each tick taking the command logged nearest to it (within half
+  a period: a ROS recording logs commands as they arrived, with jitter), each held until the next;
 - bases: placed at the first logged odometry pose (its wheel odometry starts at zero there and is
   carried into the log's odometry frame for comparison), then the ``cmd_vel`` twists, each held
   until the next one but for at most :data:`CMD_VEL_TIMEOUT_S`, after which the base stops, as
@@ -164,10 +164,12 @@ def replay_in_sim(
     period_ns = round(spec.control_period_s * 1e9)
     t0 = int(chosen.states.t_ns[0]) + round(start_s * 1e9)
     if spec.kind == "arm":
-        # Tick in the commands' own phase. Ours are logged on the ticks; a ROS recording logs each
-        # as it arrived, and a grid a few ms off would put every command a period late.
+        # Start at the first logged command, and tick in the commands' own phase. Ours are logged
+        # on the ticks; a ROS recording logs each as it arrived (a grid a few ms off would put
+        # every command a period late), and may have subscribed to the command topic after the
+        # joint states: before its first command the log does not say what moved the arm.
         upcoming = chosen.commands.t_ns[chosen.commands.t_ns >= t0]
-        if upcoming.size and upcoming[0] - t0 < period_ns:
+        if upcoming.size:
             t0 = int(upcoming[0])
     t_end = int(reference.t_ns[-1])
     if duration_s is not None:
